@@ -358,3 +358,15 @@ func (d *DNS) Validate() error {
 	}
 	return nil
 }
+
+// Counter is one named count of a pipeline stage ("tcp", "gaps"), with the
+// bytes it covers where that applies. Stages report their health as
+// counters, so that drops are never silent.
+type Counter struct {
+	Stage string `json:"stage"`
+	Name  string `json:"name"`
+	Count uint64 `json:"count"`
+	Bytes uint64 `json:"bytes,omitempty"`
+	// Drop marks counters of things that were lost or skipped.
+	Drop bool `json:"drop,omitempty"`
+}
