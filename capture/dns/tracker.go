@@ -66,11 +66,13 @@ type Tracker struct {
 	keep *typeSet
 	emit func(*event.DNS)
 
-	msg     mdns.Msg // reused for every message; nothing in it outlives Message
-	pending map[pendingKey]pendingQuery
-	fifo    []fifoEntry // fifo[head:] in arrival order
-	head    int
-	seq     uint64
+	msg mdns.Msg // reused for every message; nothing in it outlives Message
+	// fullOnly turns off the quick path (see quick.go); tests compare both.
+	fullOnly bool
+	pending  map[pendingKey]pendingQuery
+	fifo     []fifoEntry // fifo[head:] in arrival order
+	head     int
+	seq      uint64
 
 	stats         Stats // scalar counters; the by-type maps are below
 	queriesByType map[uint16]uint64
@@ -104,6 +106,9 @@ func NewTracker(cfg Config, emit func(*event.DNS)) (*Tracker, error) {
 // Message handles one DNS message. Malformed messages are counted and
 // skipped. b is not retained.
 func (t *Tracker) Message(b []byte, m Meta) {
+	if !t.fullOnly && t.quick(b, m) {
+		return
+	}
 	t.stats.Messages++
 	if len(b) < headerLen {
 		t.stats.Malformed++
