@@ -1,0 +1,112 @@
+package capture_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"testing"
+
+	"go.uber.org/goleak"
+
+	"github.com/mxwatch/mxwatch/capture"
+	"github.com/mxwatch/mxwatch/capture/pcapfile"
+	"github.com/mxwatch/mxwatch/capture/pcapgen"
+	"github.com/mxwatch/mxwatch/event"
+)
+
+// readerSource adapts a pcapfile.Reader to capture.Source.
+type readerSource struct{ r *pcapfile.Reader }
+
+func (s readerSource) Next() (capture.Frame, error) {
+	p, err := s.r.Next()
+	return capture.Frame{Link: p.LinkType, Data: p.Data, Time: p.Time}, err
+}
+
+// TestRunEqualsPacket checks that the two-goroutine Run gives exactly the
+// events and counters of feeding Packet frame by frame.
+func TestRunEqualsPacket(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	var buf bytes.Buffer
+	opt := pcapgen.MixOptions{Size: 6 << 20}
+	opt.Seed = 3
+	if _, err := pcapgen.Mix(&buf, opt); err != nil {
+		t.Fatal(err)
+	}
+	data := buf.Bytes()
+	run := func(useRun bool) ([]byte, capture.Stats) {
+		r, err := pcapfile.NewReader("mix", bytes.NewReader(data), int64(len(data)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var evs []event.Event
+		e, err := capture.NewEngine(capture.DefaultConfig(), func(ev event.Event) { evs = append(evs, ev) })
+		if err != nil {
+			t.Fatal(err)
+		}
+		if useRun {
+			if err := e.Run(t.Context(), readerSource{r}); err != nil {
+				t.Fatal(err)
+			}
+		} else {
+			for {
+				p, err := r.Next()
+				if errors.Is(err, io.EOF) {
+					break
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+				e.Packet(p.LinkType, p.Data, p.Time)
+			}
+		}
+		e.Close()
+		return jsonl(t, evs), e.Stats()
+	}
+	evPacket, stPacket := run(false)
+	evRun, stRun := run(true)
+	if !bytes.Equal(evPacket, evRun) {
+		t.Errorf("events differ:\n%s", firstDiff(evPacket, evRun))
+	}
+	if stPacket.Packets != stRun.Packets || stPacket.Verdicts != stRun.Verdicts || stPacket.TCP != stRun.TCP || stPacket.Sessions != stRun.Sessions {
+		t.Errorf("stats differ:\npacket %+v\nrun    %+v", stPacket, stRun)
+	}
+	if stRun.Sessions == 0 || stRun.DNSAnswers == 0 {
+		t.Errorf("the mix produced %d sessions and %d dns answers", stRun.Sessions, stRun.DNSAnswers)
+	}
+}
+
+// errSource fails after n frames.
+type errSource struct {
+	n   int
+	err error
+}
+
+func (s *errSource) Next() (capture.Frame, error) {
+	if s.n == 0 {
+		return capture.Frame{}, s.err
+	}
+	s.n--
+	return capture.Frame{Link: capture.LinkEthernet, Data: make([]byte, 60)}, nil
+}
+
+func TestRunStops(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	boom := errors.New("boom")
+	e, err := capture.NewEngine(capture.DefaultConfig(), func(event.Event) {})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Run(t.Context(), &errSource{n: 10000, err: boom}); !errors.Is(err, boom) {
+		t.Errorf("source error: got %v", err)
+	}
+	if got := e.Stats().Packets; got != 10000 {
+		t.Errorf("counted %d packets before the error, want 10000", got)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	e, _ = capture.NewEngine(capture.DefaultConfig(), func(event.Event) {})
+	if err := e.Run(ctx, &errSource{n: 1 << 30, err: io.EOF}); !errors.Is(err, context.Canceled) {
+		t.Errorf("cancelled: got %v", err)
+	}
+}
