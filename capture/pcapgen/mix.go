@@ -50,7 +50,8 @@ const (
 )
 
 // Mix writes a large capture for benchmarks to out: mostly non-mail noise
-// (HTTPS flows with full-size segments, QUIC- and NTP-like UDP, ICMP echo,
+// (HTTPS flows with full-size segments, plain HTTP page views of hosted
+// websites, QUIC- and NTP-like UDP, ICMP echo,
 // ARP), about 5% DNS packets (A, AAAA and MX lookups from many hosts) and
 // about 2% SMTP packets (sessions on 25 and 587: through the relay, to
 // smarthosts, and direct to MX after an MX lookup), from many platform
@@ -286,12 +287,15 @@ func (m *mixer) noiseFlow(w *Writer) {
 	w.class = classNoise
 	c := m.host(w)
 	switch r := w.intn(100); {
-	case r < 62:
+	case r < 40:
 		size := 2000 + w.intn(60000)
 		if w.intn(8) == 0 {
 			size = 100000 + w.intn(500000)
 		}
 		w.HTTPS(ap(c, 0), ap(external(w, c), 443), Encap{}, size)
+	case r < 62:
+		// A visitor fetching a page from a website hosted on c.
+		w.HTTP(ap(external(w, c), 0), ap(c, 80), Encap{}, mixNames[w.intn(len(mixNames))], 1000+w.intn(40000))
 	case r < 80:
 		w.QUIC(ap(c, 0), ap(external(w, c), 443), Encap{}, 10+w.intn(200))
 	case r < 86:

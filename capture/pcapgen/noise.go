@@ -25,6 +25,41 @@ func (w *Writer) HTTPS(client, server netip.AddrPort, e Encap, download int) {
 	c.Close()
 }
 
+// HTTP writes a plain HTTP/1.1 exchange on one TCP connection: a browser's
+// GET with the usual headers and an HTML page of about size bytes, as
+// hosted websites serve them.
+func (w *Writer) HTTP(client, server netip.AddrPort, e Encap, host string, size int) {
+	c := w.TCP(client, server, e, ConnOptions{})
+	path := fmt.Sprintf("/%s/page-%d.html", []string{"blog", "shop", "wp-content", "news", "img"}[w.intn(5)], w.intn(100000))
+	c.ClientBytes([]byte("GET " + path + " HTTP/1.1\r\nHost: " + host +
+		"\r\nUser-Agent: Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0" +
+		"\r\nAccept: text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8" +
+		"\r\nAccept-Language: de,en-US;q=0.7,en;q=0.3\r\nAccept-Encoding: identity\r\nConnection: close\r\n\r\n"))
+	body := htmlPage(w, size)
+	head := fmt.Sprintf("HTTP/1.1 200 OK\r\nServer: nginx\r\nDate: %s\r\nContent-Type: text/html; charset=utf-8\r\n"+
+		"Content-Length: %d\r\nCache-Control: max-age=600\r\nConnection: close\r\n\r\n",
+		w.Now().UTC().Format(http1Date), len(body))
+	c.ServerBytes(append([]byte(head), body...))
+	c.Close()
+}
+
+const http1Date = "Mon, 02 Jan 2006 15:04:05 GMT"
+
+// htmlPage returns an HTML document of about n bytes.
+func htmlPage(w *Writer, n int) []byte {
+	words := []string{"hosting", "garden", "recipe", "travel", "photo", "update", "price", "contact", "about", "service"}
+	out := []byte("<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>Welcome</title></head><body>\n")
+	for len(out) < n {
+		out = append(out, "<p>"...)
+		for i := 0; i < 12; i++ {
+			out = append(out, words[w.intn(len(words))]...)
+			out = append(out, ' ')
+		}
+		out = append(out, "</p>\n"...)
+	}
+	return append(out, "</body></html>\n"...)
+}
+
 // tlsRecords returns n bytes (at least 6) of TLS 1.2-framed records of the
 // given content type with random contents.
 func tlsRecords(w *Writer, typ byte, n int) []byte {
