@@ -146,3 +146,23 @@ func split(evs []event.Event) events {
 	}
 	return e
 }
+
+// TestDemoCapture keeps the README's demo capture reproducible: it must be
+// exactly what `mxgen -scenario direct-to-mx` writes.
+func TestDemoCapture(t *testing.T) {
+	s, ok := pcapgen.Lookup("direct-to-mx")
+	if !ok {
+		t.Fatal("no direct-to-mx scenario")
+	}
+	var buf bytes.Buffer
+	if err := pcapgen.WriteScenario(&buf, s); err != nil {
+		t.Fatal(err)
+	}
+	committed, err := os.ReadFile(filepath.Join("..", "testdata", "direct-to-mx.pcap"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(buf.Bytes(), committed) {
+		t.Error("testdata/direct-to-mx.pcap differs from the generator's output: go run ./cmd/mxgen -scenario direct-to-mx -o testdata/direct-to-mx.pcap")
+	}
+}

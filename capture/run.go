@@ -24,8 +24,8 @@ type Source interface {
 // Batch sizes of Run: a batch is handed over when it holds this many kept
 // packets or this many payload bytes.
 const (
-	batchPackets = 2048
-	batchBytes   = 1 << 20
+	batchPackets = 1024
+	batchBytes   = 256 << 10
 	batchesInUse = 4
 )
 
@@ -55,7 +55,13 @@ func (e *Engine) Run(ctx context.Context, src Source) error {
 	batches := make(chan *batch, batchesInUse)
 	free := make(chan *batch, batchesInUse)
 	for range batchesInUse {
-		free <- &batch{arena: make([]byte, 0, batchBytes+64<<10)}
+		free <- &batch{
+			pkts:     make([]Packet, 0, batchPackets),
+			verdicts: make([]Verdict, 0, batchPackets),
+			ts:       make([]time.Time, 0, batchPackets),
+			now:      make([]time.Time, 0, batchPackets),
+			arena:    make([]byte, 0, batchBytes+64<<10),
+		}
 	}
 	var readErr error
 	go func() { // owned by Run: ends at the end of src, on an error, or when ctx ends

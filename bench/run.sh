@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# Throughput and memory of `mxwatch analyze`, measured against two
+# references in the same run on the same generated capture:
+#
+#   yardstick (raw)  reads the file with pcapgo's zero-copy reader and
+#                    parses Ethernet/VLAN/IP/TCP/UDP to the 5-tuple by hand
+#   yardstick (dlp)  the same with gopacket's DecodingLayerParser
+#   tshark           extracting SMTP commands and DNS MX answers
+#
+# Usage: bench/run.sh [SIZE_MB] [BIG_MB]     (defaults 200 and 1024)
+#   BENCH_DIR   where captures and binaries go (default: a temporary dir)
+#   RUNS        hyperfine runs per command (default 10)
+#   NO_TSHARK=1 skip tshark (it takes minutes)
+#
+# Needs Go; installs hyperfine, GNU time and tshark from Debian when they
+# are missing and it runs as root.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+size=${1:-200}
+big=${2:-1024}
+runs=${RUNS:-10}
+dir=${BENCH_DIR:-$(mktemp -d)}
+mkdir -p "$dir"
+
+need=()
+command -v hyperfine >/dev/null || need+=(hyperfine)
+[ -x /usr/bin/time ] || need+=(time)
+[ -n "${NO_TSHARK:-}" ] || command -v tshark >/dev/null || need+=(tshark)
+if [ ${#need[@]} -gt 0 ]; then
+  if [ "$(id -u)" -eq 0 ]; then
+    echo "installing ${need[*]}" >&2
+    apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+  else
+    echo "missing ${need[*]}: install them (apt-get install ${need[*]})" >&2
+    exit 1
+  fi
+fi
+
+go build -o "$dir/mxwatch" ./cmd/mxwatch
+go build -o "$dir/mxgen" ./cmd/mxgen
+go build -o "$dir/yardstick" ./bench/yardstick
+
+for mb in "$size" "$big"; do
+  f="$dir/mix-${mb}MB.pcap"
+  [ -s "$f" ] || "$dir/mxgen" -mix -size "${mb}MB" -seed 1 -o "$f" >&2
+done
+small="$dir/mix-${size}MB.pcap"
+bigf="$dir/mix-${big}MB.pcap"
+packets=$("$dir/yardstick" -parser raw "$small" | sed -n 's/^packets=\([0-9]*\).*/\1/p')
+bytes=$(stat -c %s "$small")
+
+echo "== speed on $small ($packets packets, $bytes bytes), $runs runs each" >&2
+hyperfine -N -w 2 -r "$runs" --export-json "$dir/speed.json" \
+  -n yardstick-raw "$dir/yardstick -parser raw $small" \
+  -n yardstick-dlp "$dir/yardstick -parser dlp $small" \
+  -n mxwatch "$dir/mxwatch analyze --summary none --progress never $small" >&2
+
+tshark_s=""
+if [ -z "${NO_TSHARK:-}" ]; then
+  echo "== tshark (one run)" >&2
+  start=$(date +%s.%N)
+  tshark -2 -r "$small" -R 'smtp.req or dns.qry.type==15' \
+    -T fields -e frame.number -e smtp.req.command -e smtp.req.parameter -e dns.qry.name -e dns.mx.mail_exchange >"$dir/tshark.out" 2>/dev/null
+  tshark_s=$(echo "$(date +%s.%N) - $start" | bc -l)
+fi
+
+echo "== peak memory" >&2
+rss() { /usr/bin/time -f %M "$dir/mxwatch" analyze --summary none --progress never "$1" 2>&1 >/dev/null | tail -1; }
+rss_small=$(rss "$small")
+rss_big=$(rss "$bigf")
+
+python3 - "$dir/speed.json" "$packets" "$bytes" "$tshark_s" "$rss_small" "$rss_big" "$size" "$big" <<'PY'
+import json, sys
+speed, packets, nbytes, tshark, rss_small, rss_big, size, big = sys.argv[1:]
+packets, nbytes = int(packets), int(nbytes)
+res = {r["command"]: r for r in json.load(open(speed))["results"]}
+def row(name, mean):
+    return f"| {name} | {mean*1000:.0f} ms | {packets/mean/1e6:.2f} M | {nbytes/mean/1e6:.0f} |"
+mx = res["mxwatch"]["mean"]
+print(f"| program ({size} MB, {packets} packets) | time (mean) | packets/s | MB/s |")
+print("|---|---|---|---|")
+for name in ("yardstick-raw", "yardstick-dlp", "mxwatch"):
+    print(row(name, res[name]["mean"]))
+if tshark:
+    print(row("tshark -2 (SMTP commands, MX answers)", float(tshark)))
+print()
+print(f"mxwatch / yardstick-raw packets/s: {res['yardstick-raw']['mean']/mx:.2f} (target >= 0.5)")
+print(f"mxwatch / yardstick-dlp packets/s: {res['yardstick-dlp']['mean']/mx:.2f}")
+if tshark:
+    print(f"mxwatch / tshark packets/s: {float(tshark)/mx:.0f} (target >= 50)")
+print(f"peak RSS of mxwatch analyze: {int(rss_small)/1024:.0f} MB on {size} MB, {int(rss_big)/1024:.0f} MB on {big} MB (target <= 150 MB on 1 GB)")
+PY

@@ -1,0 +1,314 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"runtime/pprof"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/spf13/cobra"
+	"go.yaml.in/yaml/v3"
+
+	"github.com/mxwatch/mxwatch/capture"
+	"github.com/mxwatch/mxwatch/capture/pcapfile"
+	"github.com/mxwatch/mxwatch/dashboards"
+	"github.com/mxwatch/mxwatch/detect"
+	"github.com/mxwatch/mxwatch/event"
+	"github.com/mxwatch/mxwatch/sink"
+)
+
+func (a *app) analyzeCommand() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "analyze FILE...",
+		Short: "Analyze capture files: SMTP sessions, messages and DNS answers, with a summary",
+		Long: `analyze reads pcap or pcapng files (gzip-compressed or not; "-" is standard
+input), reassembles every TCP connection to a mail port and every DNS
+exchange, and prints a summary: sessions by port and handshake outcome,
+messages accepted and rejected, top talkers, top destination domains,
+rejection texts, MX lookups, and what each stage kept and dropped.
+
+Several files are read as one capture, merged in timestamp order. With
+--events the session, message and dns events are written as JSON Lines
+("-" for standard output; the summary then goes to standard error).
+
+A truncated or corrupt file ends the run: the summary of what was read is
+printed, the error says which file and where, and the exit code is 1.`,
+		Example: `  mxwatch analyze testdata/direct-to-mx.pcap
+  mxwatch analyze --events events.jsonl mirror-*.pcap.gz
+  tcpdump -w - -i eth1 port 25 or port 53 | mxwatch analyze --events - -
+  mxwatch analyze --mail-ports 25,465,587,2525 --summary json capture.pcapng`,
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return a.analyze(cmd.Context(), args)
+		},
+	}
+	f := cmd.Flags()
+	f.StringP("events", "e", "", `write events as JSON Lines to this file ("-" for standard output)`)
+	f.String("summary", "text", "summary format: text, json, or none")
+	f.Int("top", 10, "rows in each ranking of the summary")
+	f.String("progress", "auto", "progress on standard error: auto (when it is a terminal), always, never")
+	f.UintSlice("mail-ports", nil, "TCP ports of mail servers (default 25,465,587)")
+	f.StringVar(&a.cpuProfile, "cpuprofile", "", "write a Go CPU profile of the run to this file (for performance work)")
+	must(a.v.BindPFlag("analyze.events", f.Lookup("events")))
+	must(a.v.BindPFlag("analyze.summary", f.Lookup("summary")))
+	must(a.v.BindPFlag("analyze.top", f.Lookup("top")))
+	must(a.v.BindPFlag("analyze.progress", f.Lookup("progress")))
+	must(a.v.BindPFlag("capture.mail_ports", f.Lookup("mail-ports")))
+	return cmd
+}
+
+// progress is what the packet loop shares with the progress printer.
+type progress struct {
+	packets atomic.Uint64
+	done    atomic.Int64
+	total   atomic.Int64
+}
+
+func (a *app) analyze(ctx context.Context, paths []string) error {
+	cfg := a.cfg
+	switch cfg.Analyze.Summary {
+	case "text", "json", "none":
+	default:
+		return &exitError{exitUsage, fmt.Errorf("--summary: %q is not text, json or none", cfg.Analyze.Summary)}
+	}
+	if cfg.Sensor == "" {
+		cfg.Sensor, _ = os.Hostname()
+	}
+	ccfg := cfg.captureConfig()
+	if err := ccfg.Validate(); err != nil {
+		return &exitError{exitUsage, fmt.Errorf("configuration: capture: %w", err)}
+	}
+	stdinUsed := 0
+	for _, p := range paths {
+		if p == "-" {
+			stdinUsed++
+		}
+	}
+	if stdinUsed > 1 {
+		return &exitError{exitUsage, errors.New(`standard input ("-") can be read only once`)}
+	}
+
+	readers := make([]*pcapfile.Reader, 0, len(paths))
+	defer func() {
+		for _, r := range readers {
+			r.Close()
+		}
+	}()
+	for _, p := range paths {
+		r, err := pcapfile.Open(p)
+		if err != nil {
+			return &exitError{exitFailure, err}
+		}
+		a.logger.Debug("opened capture", "file", p, "format", r.Format())
+		readers = append(readers, r)
+	}
+
+	summaryOut := a.stdout
+	var events *sink.JSONL
+	if cfg.Analyze.Events != "" {
+		if cfg.Analyze.Events == "-" {
+			events = sink.NewJSONL("standard output", a.stdout)
+			summaryOut = a.stderr
+		} else {
+			var err error
+			if events, err = sink.CreateJSONL(cfg.Analyze.Events); err != nil {
+				return &exitError{exitFailure, err}
+			}
+		}
+	}
+
+	agg := detect.NewAggregator(detect.SummaryConfig{Top: cfg.Analyze.Top, Capacity: detect.DefaultSummaryConfig().Capacity})
+	var writeErr error
+	engine, err := capture.NewEngine(ccfg, func(ev event.Event) {
+		agg.Add(ev)
+		if events != nil && writeErr == nil {
+			writeErr = events.Write(ev)
+		}
+	})
+	if err != nil {
+		return &exitError{exitUsage, err}
+	}
+
+	if a.cpuProfile != "" {
+		pf, err := os.Create(a.cpuProfile)
+		if err != nil {
+			return &exitError{exitFailure, err}
+		}
+		if err := pprof.StartCPUProfile(pf); err != nil {
+			pf.Close()
+			return &exitError{exitFailure, err}
+		}
+		defer func() {
+			pprof.StopCPUProfile()
+			pf.Close()
+		}()
+	}
+	var prog progress
+	stopProgress := a.startProgress(cfg.Analyze.Progress, &prog)
+	readErr, interrupted := readAll(ctx, readers, engine, &prog)
+	engine.Close()
+	stopProgress()
+
+	stats := engine.Stats()
+	var closeErr error
+	if events != nil {
+		closeErr = events.Close()
+	}
+	summary := agg.Summary(stats.Counters())
+	if !stats.First.IsZero() { // the capture's time span, not only the events'
+		summary.First, summary.Last = stats.First, stats.Last
+	}
+	switch cfg.Analyze.Summary {
+	case "text":
+		if err := dashboards.WriteSummaryText(summaryOut, &summary); err != nil && writeErr == nil {
+			writeErr = err
+		}
+	case "json":
+		if err := dashboards.WriteSummaryJSON(summaryOut, &summary); err != nil && writeErr == nil {
+			writeErr = err
+		}
+	}
+	a.logger.Debug("analyze finished", "packets", stats.Packets, "sessions", stats.Sessions,
+		"messages", stats.Messages, "dns_answers", stats.DNSAnswers, "events_written", written(events))
+
+	switch {
+	case readErr != nil:
+		return &exitError{exitFailure, fmt.Errorf("%w (the summary above covers the %d packets read before it)", readErr, stats.Packets)}
+	case writeErr != nil:
+		return &exitError{exitFailure, writeErr}
+	case closeErr != nil:
+		return &exitError{exitFailure, closeErr}
+	case interrupted:
+		return &exitError{exitInterrupted, errors.New("interrupted; the summary covers what was read")}
+	}
+	return nil
+}
+
+func written(j *sink.JSONL) uint64 {
+	if j == nil {
+		return 0
+	}
+	return j.Written()
+}
+
+// mergeSource adapts the merged capture files to capture.Source, and
+// publishes progress every 4096 packets. It runs on the engine's filter
+// goroutine.
+type mergeSource struct {
+	merge   *pcapfile.Merge
+	readers []*pcapfile.Reader
+	prog    *progress
+	n       uint64
+}
+
+func (m *mergeSource) Next() (capture.Frame, error) {
+	p, _, err := m.merge.Next()
+	if err != nil {
+		return capture.Frame{}, err
+	}
+	m.n++
+	if m.n&4095 == 0 {
+		m.publish()
+	}
+	return capture.Frame{Link: p.LinkType, Data: p.Data, Time: p.Time}, nil
+}
+
+func (m *mergeSource) publish() {
+	m.prog.packets.Store(m.n)
+	var done, total int64
+	for _, r := range m.readers {
+		d, t := r.Progress()
+		done += d
+		if t < 0 || total < 0 {
+			total = -1
+		} else {
+			total += t
+		}
+	}
+	m.prog.done.Store(done)
+	m.prog.total.Store(total)
+}
+
+// readAll feeds every packet of the readers, merged by time, through the
+// engine. It stops at the first read error or when ctx is done.
+func readAll(ctx context.Context, readers []*pcapfile.Reader, engine *capture.Engine, prog *progress) (err error, interrupted bool) {
+	err = engine.Run(ctx, &mergeSource{merge: pcapfile.NewMerge(readers), readers: readers, prog: prog})
+	if err != nil && ctx.Err() != nil && errors.Is(err, ctx.Err()) {
+		return nil, true
+	}
+	return err, false
+}
+
+// startProgress prints progress to standard error every two seconds of
+// wall time, when mode asks for it. The returned function stops it and
+// waits for the printer to end.
+func (a *app) startProgress(mode string, prog *progress) func() {
+	switch mode {
+	case "never":
+		return func() {}
+	case "always":
+	default: // auto
+		fi, err := os.Stderr.Stat()
+		if err != nil || fi.Mode()&os.ModeCharDevice == 0 || a.stderr != os.Stderr {
+			return func() {}
+		}
+	}
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		start := time.Now()
+		t := time.NewTicker(2 * time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				el := time.Since(start).Seconds()
+				pk := prog.packets.Load()
+				d, tot := prog.done.Load(), prog.total.Load()
+				pct := ""
+				if tot > 0 {
+					pct = fmt.Sprintf("%5.1f%%, ", 100*float64(d)/float64(tot))
+				}
+				fmt.Fprintf(a.stderr, "mxwatch: %s%d packets, %.0f packets/s, %.1f MB/s\n",
+					pct, pk, float64(pk)/el, float64(d)/el/1e6)
+			}
+		}
+	}()
+	return func() {
+		close(done)
+		wg.Wait()
+	}
+}
+
+// writeYAML prints a settings map with durations in their readable form.
+func writeYAML(w io.Writer, settings map[string]any) error {
+	enc := yaml.NewEncoder(w)
+	enc.SetIndent(2)
+	if err := enc.Encode(readable(settings)); err != nil {
+		return err
+	}
+	return enc.Close()
+}
+
+func readable(v any) any {
+	switch v := v.(type) {
+	case map[string]any:
+		out := make(map[string]any, len(v))
+		for k, x := range v {
+			out[k] = readable(x)
+		}
+		return out
+	case time.Duration:
+		return v.String()
+	}
+	return v
+}

@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# The whole test suite: vet, unit and end-to-end tests with the race
+# detector, and a short run of every fuzz target. It installs what it needs
+# (nothing beyond Go yet) and prints go test's summary. Exit status is
+# non-zero when anything fails.
+#
+#   FUZZTIME=10s   time per fuzz target (0 skips fuzzing)
+set -uo pipefail
+
+cd "$(dirname "$0")/.."
+fuzztime=${FUZZTIME:-10s}
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+status=0
+
+echo "== go vet"
+go vet ./... || status=1
+
+echo "== go test -race"
+go test -race -count=1 ./... 2>&1 | tee "$log"
+[ "${PIPESTATUS[0]}" -eq 0 ] || status=1
+
+if [ "$fuzztime" != "0" ]; then
+  echo "== fuzz targets, $fuzztime each"
+  for pkg in $(go list ./...); do
+    dir=$(go list -f '{{.Dir}}' "$pkg")
+    for target in $(grep -ho '^func Fuzz[A-Za-z0-9_]*' "$dir"/*_test.go 2>/dev/null | sed 's/^func //' | sort -u); do
+      if go test -run='^$' -fuzz="^${target}\$" -fuzztime="$fuzztime" "$pkg" >"$log.fuzz" 2>&1; then
+        echo "ok   $pkg $target"
+      else
+        echo "FAIL $pkg $target"; cat "$log.fuzz"; status=1
+      fi
+    done
+  done
+  rm -f "$log.fuzz"
+fi
+
+echo "== summary"
+ok=$(grep -c '^ok ' "$log" || true)
+failed=$(grep -c '^FAIL\s' "$log" || true)
+skipped=$(grep -c '^?' "$log" || true)
+echo "go test: $ok packages ok, $failed failed, $skipped without tests"
+if [ "$status" -ne 0 ]; then
+  echo "RESULT: FAIL"
+else
+  echo "RESULT: PASS"
+fi
+exit "$status"
