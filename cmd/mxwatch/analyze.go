@@ -244,8 +244,11 @@ func readAll(ctx context.Context, readers []*pcapfile.Reader, engine *capture.En
 	return err, false
 }
 
-// startProgress prints progress to standard error every two seconds of
-// wall time, when mode asks for it. The returned function stops it and
+// progressInterval is how often progress is printed (wall time).
+var progressInterval = 2 * time.Second
+
+// startProgress prints progress to standard error every progressInterval,
+// when mode asks for it. The returned function stops it and
 // waits for the printer to end.
 func (a *app) startProgress(mode string, prog *progress) func() {
 	switch mode {
@@ -264,7 +267,7 @@ func (a *app) startProgress(mode string, prog *progress) func() {
 	go func() {
 		defer wg.Done()
 		start := time.Now()
-		t := time.NewTicker(2 * time.Second)
+		t := time.NewTicker(progressInterval)
 		defer t.Stop()
 		for {
 			select {

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/spf13/cobra"
 	"go.yaml.in/yaml/v3"
@@ -242,5 +243,44 @@ func TestVersion(t *testing.T) {
 	code, out, _ := mxwatch(t, "version")
 	if code != exitOK || !strings.HasPrefix(out, "mxwatch ") {
 		t.Errorf("version: exit %d, %q", code, out)
+	}
+}
+
+// TestAnalyzeStdinProgress reads a capture from standard input, written
+// slowly, and checks the progress lines and the result.
+func TestAnalyzeStdinProgress(t *testing.T) {
+	data, err := os.ReadFile(demo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	oldStdin, oldInterval := os.Stdin, progressInterval
+	os.Stdin, progressInterval = r, 5*time.Millisecond
+	defer func() { os.Stdin, progressInterval = oldStdin, oldInterval }()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		defer w.Close()
+		for i := 0; i < len(data); i += 512 {
+			if _, err := w.Write(data[i:min(i+512, len(data))]); err != nil {
+				return
+			}
+			time.Sleep(2 * time.Millisecond)
+		}
+	}()
+	code, out, errs := mxwatch(t, "analyze", "--progress", "always", "-")
+	<-done
+	r.Close()
+	if code != exitOK {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	if !strings.Contains(out, "SMTP sessions: 3") {
+		t.Errorf("summary:\n%s", out)
+	}
+	if !strings.Contains(errs, "packets/s") {
+		t.Errorf("no progress on stderr: %q", errs)
 	}
 }
