@@ -36,6 +36,13 @@ func runCapture(t *testing.T, name string, data []byte) ([]event.Event, capture.
 	}
 	cfg := capture.DefaultConfig()
 	cfg.Sensor = "golden"
+	return runEngine(t, r, cfg)
+}
+
+// runEngine feeds every packet of r to an engine with cfg and returns the
+// events, each of which must validate, and the final counters.
+func runEngine(t *testing.T, r *pcapfile.Reader, cfg capture.Config) ([]event.Event, capture.Stats) {
+	t.Helper()
 	var evs []event.Event
 	e, err := capture.NewEngine(cfg, func(ev event.Event) {
 		if err := ev.Validate(); err != nil {

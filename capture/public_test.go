@@ -2,9 +2,7 @@ package capture_test
 
 import (
 	"bufio"
-	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -63,33 +61,12 @@ func analyzeFile(t *testing.T, path string) ([]event.Event, capture.Stats) {
 	cfg.Sensor = "test"
 	cfg.MailPorts = []uint16{25, 465, 587, 1224, 2525}
 	cfg.DNS.KeepTypes = []string{"*"}
-	var evs []event.Event
-	e, err := capture.NewEngine(cfg, func(ev event.Event) {
-		if err := ev.Validate(); err != nil {
-			t.Errorf("invalid event: %v", err)
-		}
-		evs = append(evs, ev)
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
 	r, err := pcapfile.Open(path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer r.Close()
-	for {
-		pkt, err := r.Next()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			t.Fatalf("reading: %v", err)
-		}
-		e.Packet(pkt.LinkType, pkt.Data, pkt.Time)
-	}
-	e.Close()
-	return evs, e.Stats()
+	return runEngine(t, r, cfg)
 }
 
 // facts computes, from mxwatch's events and counters, the columns of
