@@ -27,7 +27,6 @@ const sweepInterval = time.Second
 // events.
 type Engine struct {
 	cfg         Config
-	dec         decoder
 	filter      Filter
 	frag        *defrag.Defragmenter
 	flows       *flowTable
@@ -85,7 +84,7 @@ func NewEngine(cfg Config, emit func(event.Event)) (*Engine, error) {
 	}
 	e := &Engine{
 		cfg:         cfg,
-		dec:         newDecoder(&cfg),
+		filter:      Filter{dec: newDecoder(&cfg)},
 		frag:        frag,
 		emit:        emit,
 		implicitTLS: newPortSet(cfg.ImplicitTLSPorts),
@@ -96,7 +95,6 @@ func NewEngine(cfg Config, emit func(event.Event)) (*Engine, error) {
 		return nil, fmt.Errorf("capture: %w", err)
 	}
 	e.flows = newFlowTable(cfg.TCP, newPortSet(cfg.MailPorts, cfg.DNSPorts), e.openFlow, e.closeFlow)
-	e.filter.dec = e.dec
 	return e, nil
 }
 
@@ -170,7 +168,7 @@ func (e *Engine) defragment(p *Packet, ts time.Time) Verdict {
 	if !ok {
 		return Fragment
 	}
-	return e.dec.transport(p.Proto, b, p, 1)
+	return e.filter.dec.transport(p.Proto, b, p, 1)
 }
 
 func (e *Engine) sweep() {
@@ -205,9 +203,8 @@ func (e *Engine) Stats() Stats {
 }
 
 // openFlow attaches the protocol handler to a new TCP connection.
-func (e *Engine) openFlow(f *flow, p *Packet) {
+func (e *Engine) openFlow(f *flow) {
 	if e.dnsPorts.has(f.server.Port()) {
-		f.kind = flowDNS
 		ds := &dnsStream{e: e, f: f, framer: [2]*dns.Framer{e.dns.NewFramer(), e.dns.NewFramer()}}
 		if f.midstream {
 			// Joined late: the stream does not start at a length prefix.
@@ -217,7 +214,6 @@ func (e *Engine) openFlow(f *flow, p *Packet) {
 		f.handler = ds
 		return
 	}
-	f.kind = flowMail
 	id := e.id(event.KindSession, f.client, f.server, f.start, 0)
 	vlans, sensor := f.vlans, e.cfg.Sensor
 	conn := smtp.NewConn(e.cfg.SMTP, smtp.Options{
@@ -231,13 +227,14 @@ func (e *Engine) openFlow(f *flow, p *Packet) {
 		e.stats.Messages++
 		e.emit(m)
 	})
-	f.handler, f.smtp, f.id = conn, conn, id
+	f.handler, f.id = conn, id
 }
 
 // closeFlow emits the session event of a finished mail connection.
 func (e *Engine) closeFlow(f *flow, reason event.CloseReason) {
-	if f.kind != flowMail {
-		return
+	conn, ok := f.handler.(*smtp.Conn)
+	if !ok {
+		return // DNS over TCP makes no session event
 	}
 	s := &event.Session{
 		Kind:            event.KindSession,
@@ -263,10 +260,8 @@ func (e *Engine) closeFlow(f *flow, reason event.CloseReason) {
 	if !f.synTime.IsZero() && f.synAck {
 		s.ConnectRTT = f.synAckTime.Sub(f.synTime)
 	}
-	if c, ok := f.handler.(*smtp.Conn); ok {
-		c.Fill(s)
-		e.stats.SMTP.Add(c.Stats())
-	}
+	conn.Fill(s)
+	e.stats.SMTP.Add(conn.Stats())
 	e.stats.Sessions++
 	e.emit(s)
 }

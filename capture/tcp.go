@@ -70,17 +70,9 @@ const (
 	dirServer = 1 // server to client
 )
 
-type flowKind uint8
-
-const (
-	flowMail flowKind = iota
-	flowDNS
-)
-
 // flow is one TCP connection in the table.
 type flow struct {
 	key    flowKey
-	kind   flowKind
 	client netip.AddrPort
 	server netip.AddrPort
 	vlans  []uint16
@@ -99,10 +91,8 @@ type flow struct {
 
 	dir     [2]half
 	handler connHandler
-	// smtp is set for mail flows, so the session can be filled at the end;
-	// id is the session's event id.
-	smtp sessionFiller
-	id   string
+	// id is the session's event id (mail flows).
+	id string
 
 	// lru is the flow's element in pending or established (most recently
 	// seen first); buf its element in buffering (flows holding out-of-order
@@ -110,12 +100,6 @@ type flow struct {
 	lru           *list.Element
 	buf           *list.Element
 	inEstablished bool
-}
-
-// sessionFiller is the part of the SMTP parser the flow table needs at the
-// end of a connection.
-type sessionFiller interface {
-	Fill(*event.Session)
 }
 
 // TCPStats counts what the flow table did.
@@ -155,13 +139,13 @@ type flowTable struct {
 	buffered    int
 	stats       TCPStats
 
-	// open is called for a new flow and returns its handler; done is called
+	// open is called for a new flow and sets its handler; done is called
 	// when a flow is finished (after its handler was closed).
-	open func(f *flow, p *Packet)
+	open func(f *flow)
 	done func(f *flow, reason event.CloseReason)
 }
 
-func newFlowTable(cfg TCPConfig, serverPorts portSet, open func(*flow, *Packet), done func(*flow, event.CloseReason)) *flowTable {
+func newFlowTable(cfg TCPConfig, serverPorts portSet, open func(*flow), done func(*flow, event.CloseReason)) *flowTable {
 	return &flowTable{
 		cfg:         cfg,
 		serverPorts: serverPorts,
@@ -300,7 +284,7 @@ func (t *flowTable) create(key flowKey, srcIsA bool, p *Packet, ts time.Time) *f
 	t.m[key] = f
 	f.lru = t.pending.PushFront(f)
 	t.stats.Flows++
-	t.open(f, p)
+	t.open(f)
 	return f
 }
 

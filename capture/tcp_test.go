@@ -54,7 +54,7 @@ type tcpHarness struct {
 
 func newTCPHarness(t *testing.T, cfg TCPConfig) *tcpHarness {
 	h := &tcpHarness{t: t, recs: map[flowKey]*recorder{}, now: time.Unix(1700000000, 0).UTC()}
-	h.table = newFlowTable(cfg, newPortSet([]uint16{25}), func(f *flow, _ *Packet) {
+	h.table = newFlowTable(cfg, newPortSet([]uint16{25}), func(f *flow) {
 		r := &recorder{}
 		h.recs[f.key] = r
 		f.handler = r

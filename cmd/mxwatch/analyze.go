@@ -150,7 +150,7 @@ func (a *app) analyze(ctx context.Context, paths []string) error {
 	}
 	var prog progress
 	stopProgress := a.startProgress(cfg.Analyze.Progress, &prog)
-	readErr, interrupted := readAll(ctx, readers, engine, &prog)
+	interrupted, readErr := readAll(ctx, readers, engine, &prog)
 	engine.Close()
 	stopProgress()
 
@@ -236,12 +236,12 @@ func (m *mergeSource) publish() {
 
 // readAll feeds every packet of the readers, merged by time, through the
 // engine. It stops at the first read error or when ctx is done.
-func readAll(ctx context.Context, readers []*pcapfile.Reader, engine *capture.Engine, prog *progress) (err error, interrupted bool) {
+func readAll(ctx context.Context, readers []*pcapfile.Reader, engine *capture.Engine, prog *progress) (interrupted bool, err error) {
 	err = engine.Run(ctx, &mergeSource{merge: pcapfile.NewMerge(readers), readers: readers, prog: prog})
 	if err != nil && ctx.Err() != nil && errors.Is(err, ctx.Err()) {
-		return nil, true
+		return true, nil
 	}
-	return err, false
+	return false, err
 }
 
 // progressInterval is how often progress is printed (wall time).
