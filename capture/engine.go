@@ -214,7 +214,7 @@ func (e *Engine) openFlow(f *flow) {
 		f.handler = ds
 		return
 	}
-	id := e.id(event.KindSession, f.client, f.server, f.start, 0)
+	id := e.id(event.KindSession, f.client, f.server, f.start, 0, "")
 	vlans, sensor := f.vlans, e.cfg.Sensor
 	conn := smtp.NewConn(e.cfg.SMTP, smtp.Options{
 		ImplicitTLS: e.implicitTLS.has(f.server.Port()),
@@ -268,14 +268,14 @@ func (e *Engine) closeFlow(f *flow, reason event.CloseReason) {
 
 func (e *Engine) emitDNS(d *event.DNS) {
 	d.Kind, d.Version, d.Sensor = event.KindDNS, event.SchemaVersion, e.cfg.Sensor
-	d.ID = e.id(event.KindDNS, d.Client, d.Server, d.Time, uint64(d.TxID)<<16|uint64(len(d.QName)))
+	d.ID = e.id(event.KindDNS, d.Client, d.Server, d.Time, uint64(d.TxID), d.QName+"/"+d.QType)
 	e.stats.DNSAnswers++
 	e.emit(d)
 }
 
 // id derives a deterministic event id, so that replaying a capture (or
 // re-delivering its events) yields the same ids.
-func (e *Engine) id(kind event.Kind, client, server netip.AddrPort, t time.Time, extra uint64) string {
+func (e *Engine) id(kind event.Kind, client, server netip.AddrPort, t time.Time, extra uint64, name string) string {
 	h := sha256.New()
 	h.Write([]byte(e.cfg.Sensor))
 	h.Write([]byte{0})
@@ -288,6 +288,7 @@ func (e *Engine) id(kind event.Kind, client, server netip.AddrPort, t time.Time,
 	binary.BigEndian.PutUint64(buf[:8], uint64(t.UnixNano()))
 	binary.BigEndian.PutUint64(buf[8:], extra)
 	h.Write(buf[:])
+	h.Write([]byte(name))
 	sum := h.Sum(nil)
 	return hex.EncodeToString(sum[:12])
 }
