@@ -32,6 +32,17 @@ func (m *Merge) Next() (Packet, int, error) {
 	if m.err != nil {
 		return Packet{}, m.errAt, m.err
 	}
+	if len(m.rs) == 1 { // nothing to merge: no heap work per packet
+		p, err := m.rs[0].Next()
+		if err != nil {
+			m.err, m.errAt = err, 0
+			if err == io.EOF {
+				m.errAt = -1
+			}
+			return Packet{}, m.errAt, err
+		}
+		return p, 0, nil
+	}
 	switch {
 	case m.last < 0 && m.heap == nil:
 		m.heap = make([]int, 0, len(m.rs))
