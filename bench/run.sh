@@ -8,7 +8,8 @@
 #   tshark           extracting SMTP commands and DNS MX answers
 #
 # Usage: bench/run.sh [SIZE_MB] [BIG_MB]     (defaults 200 and 1024)
-#   BENCH_DIR   where captures and binaries go (default: a temporary dir)
+#   BENCH_DIR   where captures and binaries go (default: a temporary dir;
+#               use a tmpfs such as /dev/shm so that both files stay in memory)
 #   RUNS        hyperfine runs per command (default 10)
 #   NO_TSHARK=1 skip tshark (it takes minutes)
 #
@@ -46,47 +47,53 @@ for mb in "$size" "$big"; do
 done
 small="$dir/mix-${size}MB.pcap"
 bigf="$dir/mix-${big}MB.pcap"
-packets=$("$dir/yardstick" -parser raw "$small" | sed -n 's/^packets=\([0-9]*\).*/\1/p')
-bytes=$(stat -c %s "$small")
-
-echo "== speed on $small ($packets packets, $bytes bytes), $runs runs each" >&2
-hyperfine -N -w 2 -r "$runs" --export-json "$dir/speed.json" \
-  -n yardstick-raw "$dir/yardstick -parser raw $small" \
-  -n yardstick-dlp "$dir/yardstick -parser dlp $small" \
-  -n mxwatch "$dir/mxwatch analyze --summary none --progress never $small" >&2
-
-tshark_s=""
-if [ -z "${NO_TSHARK:-}" ]; then
-  echo "== tshark (one run)" >&2
-  start=$(date +%s.%N)
-  tshark -2 -r "$small" -R 'smtp.req or dns.qry.type==15' \
-    -T fields -e frame.number -e smtp.req.command -e smtp.req.parameter -e dns.qry.name -e dns.mx.mail_exchange >"$dir/tshark.out" 2>/dev/null
-  tshark_s=$(echo "$(date +%s.%N) - $start" | bc -l)
-fi
+speed() { # speed FILE LABEL RUNS: hyperfine of the three programs, tshark once
+  local f=$1 label=$2 n=$3
+  echo "== speed on $f, $n runs each" >&2
+  hyperfine -N -w 2 -r "$n" --export-json "$dir/speed-$label.json" \
+    -n yardstick-raw "$dir/yardstick -parser raw $f" \
+    -n yardstick-dlp "$dir/yardstick -parser dlp $f" \
+    -n mxwatch "$dir/mxwatch analyze --summary none --progress never $f" >&2
+  if [ -z "${NO_TSHARK:-}" ]; then
+    echo "== tshark on $f (one run)" >&2
+    local start
+    start=$(date +%s.%N)
+    tshark -2 -r "$f" -R 'smtp.req or dns.qry.type==15' \
+      -T fields -e frame.number -e smtp.req.command -e smtp.req.parameter -e dns.qry.name -e dns.mx.mail_exchange >"$dir/tshark-$label.out" 2>/dev/null
+    echo "$(date +%s.%N) - $start" | bc -l >"$dir/tshark-$label.s"
+  fi
+  "$dir/yardstick" -parser raw "$f" | sed -n 's/^packets=\([0-9]*\).*/\1/p' >"$dir/packets-$label"
+  stat -c %s "$f" >"$dir/bytes-$label"
+}
+speed "$small" small "$runs"
+speed "$bigf" big "$(( (runs + 1) / 2 ))"
 
 echo "== peak memory" >&2
 rss() { /usr/bin/time -f %M "$dir/mxwatch" analyze --summary none --progress never "$1" 2>&1 >/dev/null | tail -1; }
 rss_small=$(rss "$small")
 rss_big=$(rss "$bigf")
 
-python3 - "$dir/speed.json" "$packets" "$bytes" "$tshark_s" "$rss_small" "$rss_big" "$size" "$big" <<'PY'
-import json, sys
-speed, packets, nbytes, tshark, rss_small, rss_big, size, big = sys.argv[1:]
-packets, nbytes = int(packets), int(nbytes)
-res = {r["command"]: r for r in json.load(open(speed))["results"]}
-def row(name, mean):
-    return f"| {name} | {mean*1000:.0f} ms | {packets/mean/1e6:.2f} M | {nbytes/mean/1e6:.0f} |"
-mx = res["mxwatch"]["mean"]
-print(f"| program ({size} MB, {packets} packets) | time (mean) | packets/s | MB/s |")
-print("|---|---|---|---|")
-for name in ("yardstick-raw", "yardstick-dlp", "mxwatch"):
-    print(row(name, res[name]["mean"]))
-if tshark:
-    print(row("tshark -2 (SMTP commands, MX answers)", float(tshark)))
-print()
-print(f"mxwatch / yardstick-raw packets/s: {res['yardstick-raw']['mean']/mx:.2f} (target >= 0.5)")
-print(f"mxwatch / yardstick-dlp packets/s: {res['yardstick-dlp']['mean']/mx:.2f}")
-if tshark:
-    print(f"mxwatch / tshark packets/s: {float(tshark)/mx:.0f} (target >= 50)")
+python3 - "$dir" "$rss_small" "$rss_big" "$size" "$big" <<'PY'
+import json, os, sys
+d, rss_small, rss_big, size, big = sys.argv[1:]
+def read(name):
+    p = os.path.join(d, name)
+    return open(p).read().strip() if os.path.exists(p) else ""
+for label, mb in (("small", size), ("big", big)):
+    packets, nbytes = int(read(f"packets-{label}")), int(read(f"bytes-{label}"))
+    res = {r["command"]: r["mean"] for r in json.load(open(os.path.join(d, f"speed-{label}.json")))["results"]}
+    tshark = read(f"tshark-{label}.s")
+    print(f"| program ({mb} MB, {packets} packets) | time (mean) | packets/s | MB/s |")
+    print("|---|---|---|---|")
+    rows = [(n, res[n]) for n in ("yardstick-raw", "yardstick-dlp", "mxwatch")]
+    if tshark:
+        rows.append(("tshark -2 (SMTP commands, MX answers)", float(tshark)))
+    for name, mean in rows:
+        print(f"| {name} | {mean*1000:.0f} ms | {packets/mean/1e6:.2f} M | {nbytes/mean/1e6:.0f} |")
+    mx = res["mxwatch"]
+    line = f"\n{mb} MB: mxwatch / yardstick-raw {res['yardstick-raw']/mx:.2f} (target >= 0.5), / yardstick-dlp {res['yardstick-dlp']/mx:.2f}"
+    if tshark:
+        line += f", / tshark {float(tshark)/mx:.0f} (target >= 50)"
+    print(line + "\n")
 print(f"peak RSS of mxwatch analyze: {int(rss_small)/1024:.0f} MB on {size} MB, {int(rss_big)/1024:.0f} MB on {big} MB (target <= 150 MB on 1 GB)")
 PY
