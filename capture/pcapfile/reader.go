@@ -130,9 +130,12 @@ type Reader struct {
 	gz     *gzip.Reader
 	br     *bufio.Reader // buffered capture data
 
-	pcap *pcapgo.Reader // classic pcap; nil for pcapng
-	link uint32         // classic pcap link type
-	ng   ngState        // pcapng
+	pcap      bool    // classic pcap, else pcapng
+	link      uint32  // classic pcap link type
+	bigEndian bool    // classic pcap byte order
+	fracScale uint32  // classic pcap: 1000 for microsecond timestamps, 1 for nanosecond
+	big       []byte  // classic pcap: a record larger than br's buffer
+	ng        ngState // pcapng
 
 	index int64 // packets returned so far
 	off   int64 // offset in the capture data of the record being read
@@ -242,7 +245,7 @@ func newReader(name string, rd io.Reader, size int64, closer io.Closer) (*Reader
 		if nano {
 			r.format = "pcap-ns"
 		}
-		err = r.openPcap(order)
+		err = r.openPcap(order, nano)
 	}
 	if err != nil {
 		r.Close()
@@ -306,46 +309,85 @@ func (r *Reader) fail(err error, packet, off int64) error {
 }
 
 // openPcap reads the classic pcap file header.
-func (r *Reader) openPcap(order binary.ByteOrder) error {
+func (r *Reader) openPcap(order binary.ByteOrder, nano bool) error {
 	hdr, err := r.br.Peek(pcapHeaderLen)
 	if err != nil {
 		return r.headerError(err)
 	}
 	// The link type field holds FCS information in its upper bits.
 	r.link = order.Uint32(hdr[20:24]) & 0xffff
-	// pcapgo.NewReader re-uses r.br (a bufio.Reader of at least 4096
-	// bytes) instead of wrapping it again, and finds no gzip magic in the
-	// decompressed stream.
-	p, err := pcapgo.NewReader(r.br)
-	if err != nil {
+	r.bigEndian = order == binary.BigEndian
+	r.fracScale = 1000
+	if nano {
+		r.fracScale = 1
+	}
+	// pcapgo checks the file header. It re-uses r.br (a bufio.Reader of
+	// at least 4096 bytes) instead of wrapping it again, and consumes the
+	// header from it.
+	if _, err := pcapgo.NewReader(r.br); err != nil {
 		return r.headerError(err)
 	}
-	// Never trust the snap length in the header: pcapgo sizes its packet
-	// buffer from it.
-	p.SetSnaplen(MaxSnapLen)
-	r.pcap = p
+	r.pcap = true
 	r.off = pcapHeaderLen
 	return nil
 }
 
-// nextPcap reads one classic pcap record.
+func (r *Reader) u32(b []byte) uint32 {
+	if r.bigEndian {
+		return binary.BigEndian.Uint32(b)
+	}
+	return binary.LittleEndian.Uint32(b)
+}
+
+// nextPcap reads one classic pcap record. The packet's data is a slice of
+// the read buffer, not a copy, unless the record is larger than the
+// buffer (a small file's). The checks and results are pcapgo's
+// (TestPcapMatchesPcapgo, FuzzPcapMatchesPcapgo); pcapgo's own reader
+// copies every record.
 func (r *Reader) nextPcap() (Packet, error) {
-	data, ci, err := r.pcap.ZeroCopyReadPacketData()
+	h, err := r.br.Peek(pcapRecordLen)
 	if err != nil {
-		if err == io.EOF && ci.CaptureLength == 0 && ci.Timestamp.IsZero() {
-			return Packet{}, io.EOF // clean end between records
+		if err == io.EOF && len(h) > 0 {
+			err = io.ErrUnexpectedEOF
 		}
-		if err == io.EOF {
-			err = io.ErrUnexpectedEOF // header read, no data at all
+		return Packet{}, err // io.EOF: clean end between records
+	}
+	capLen, origLen := r.u32(h[8:12]), r.u32(h[12:16])
+	if capLen > MaxSnapLen {
+		return Packet{}, fmt.Errorf("capture length exceeds snap length: %d > %d", capLen, MaxSnapLen)
+	}
+	if capLen > origLen {
+		return Packet{}, fmt.Errorf("capture length exceeds original packet length: %d > %d", capLen, origLen)
+	}
+	// The fraction is scaled in 32 bits, as pcapgo does.
+	ts := time.Unix(int64(r.u32(h[0:4])), int64(r.u32(h[4:8])*r.fracScale)).UTC()
+	end := pcapRecordLen + int(capLen)
+	b, err := r.br.Peek(end)
+	switch err {
+	case nil:
+		r.br.Discard(end) // cannot fail: the bytes are buffered
+	case bufio.ErrBufferFull:
+		if cap(r.big) < end {
+			r.big = make([]byte, pcapRecordLen+MaxSnapLen)
 		}
+		b = r.big[:end]
+		if _, err := io.ReadFull(r.br, b); err != nil {
+			if err == io.EOF {
+				err = io.ErrUnexpectedEOF
+			}
+			return Packet{}, err
+		}
+	case io.EOF:
+		return Packet{}, io.ErrUnexpectedEOF
+	default:
 		return Packet{}, err
 	}
-	r.off += pcapRecordLen + int64(len(data))
+	r.off += int64(end)
 	return Packet{
-		Data:     data,
-		Time:     ci.Timestamp,
-		CapLen:   len(data),
-		OrigLen:  ci.Length,
+		Data:     b[pcapRecordLen:end:end],
+		Time:     ts,
+		CapLen:   int(capLen),
+		OrigLen:  int(origLen),
 		LinkType: r.link,
 	}, nil
 }
@@ -360,7 +402,7 @@ func (r *Reader) Next() (Packet, error) {
 		p   Packet
 		err error
 	)
-	if r.pcap != nil {
+	if r.pcap {
 		p, err = r.nextPcap()
 	} else {
 		p, err = r.nextPcapng()
