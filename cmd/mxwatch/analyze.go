@@ -207,7 +207,15 @@ type mergeSource struct {
 }
 
 func (m *mergeSource) Next() (capture.Frame, error) {
-	p, _, err := m.merge.Next()
+	var (
+		p   pcapfile.Packet
+		err error
+	)
+	if len(m.readers) == 1 { // nothing to merge
+		p, err = m.readers[0].Next()
+	} else {
+		p, _, err = m.merge.Next()
+	}
 	if err != nil {
 		return capture.Frame{}, err
 	}
