@@ -226,6 +226,11 @@ type Message struct {
 	// PHPScript is the X-PHP-Script header (older PHP patches: "host/path for ip").
 	PHPScript     string `json:"x_php_script,omitempty"`
 	ReceivedCount int    `json:"received_count,omitempty"`
+	// HeaderNames lists the names of the header fields present, lower
+	// case, each once, in order of appearance, at most 32 (flag
+	// "header_names_truncated" when more). Detection uses it to notice
+	// mail that lacks the headers the platform relay adds.
+	HeaderNames []string `json:"header_names,omitempty"`
 	// FirstReceived is the earliest Received header (the last one in the
 	// header block): the first hop of the message.
 	FirstReceived string `json:"first_received,omitempty"`

@@ -1,6 +1,7 @@
 package smtp
 
 import (
+	"fmt"
 	"slices"
 	"strconv"
 	"strings"
@@ -623,6 +624,25 @@ func transcripts() []tcase {
 				eq(t, "php script", m.PHPScript, "www.example.org/wp/x.php for 198.51.100.7")
 				eq(t, "received", m.ReceivedCount, 3)
 				eq(t, "first received", m.FirstReceived, "from [192.0.2.7] (helo=web01) by relay1.example with esmtpa; Thu, 10 Apr 2025 12:00:00 -0000")
+				eq(t, "header names", strings.Join(m.HeaderNames, ","), "received,from,to,cc,subject,date,message-id,x-mailer,user-agent,x-php-originating-script,x-php-script,x-unknown")
+			},
+		},
+		{
+			name: "limit: header names",
+			steps: greet(mailTo("a@x.example", "b@y.example", func() string {
+				var b strings.Builder
+				for i := range 40 {
+					fmt.Fprintf(&b, "X-H%d: v\r\nx-h%d: again\r\n", i, i)
+				}
+				b.WriteString("X-" + strings.Repeat("n", 70) + ": long\r\n\r\nbody\r\n")
+				return b.String()
+			}(), "250 queued")...),
+			check: func(t *testing.T, r result) {
+				m := r.msg(t, 0)
+				eq(t, "names", len(m.HeaderNames), 32)
+				eq(t, "first", m.HeaderNames[0], "x-h0")
+				eq(t, "last", m.HeaderNames[31], "x-h31")
+				eq(t, "flag", strings.Join(m.Flags, ","), "header_names_truncated")
 			},
 		},
 		{

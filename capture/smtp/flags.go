@@ -30,6 +30,7 @@ const (
 	flagIncomplete
 	flagClientOnly
 	flagServerOnly
+	flagHeaderNamesTruncated
 	numFlags = iota
 )
 
@@ -75,6 +76,8 @@ func flagName(f flagSet) string {
 		return "client_only"
 	case flagServerOnly:
 		return "server_only"
+	case flagHeaderNamesTruncated:
+		return "header_names_truncated"
 	}
 	return ""
 }

@@ -156,6 +156,32 @@ func (h *headerCollector) reset() {
 	h.line, h.lineLen, h.lineCut, h.skip, h.over, h.bytes = h.line[:0], 0, false, false, false, 0
 }
 
+// Bounds of Message.HeaderNames.
+const (
+	maxHeaderNames   = 32
+	maxHeaderNameLen = 64
+)
+
+// headerName records a header field name in m.HeaderNames, lower case and
+// once; names past the bounds set a flag.
+func (c *Conn) headerName(t *txn, name []byte) {
+	m := t.m
+	if len(name) > maxHeaderNameLen {
+		t.flags |= flagHeaderNamesTruncated
+		return
+	}
+	for _, n := range m.HeaderNames {
+		if len(n) == len(name) && bytes.EqualFold([]byte(n), name) {
+			return
+		}
+	}
+	if len(m.HeaderNames) == maxHeaderNames {
+		t.flags |= flagHeaderNamesTruncated
+		return
+	}
+	m.HeaderNames = append(m.HeaderNames, strings.ToLower(string(name)))
+}
+
 // parseHeaders fills the header fields of t from a header block whose
 // lines end in '\n'.
 func (c *Conn) parseHeaders(t *txn, buf []byte) {
@@ -208,6 +234,7 @@ func (c *Conn) parseHeaders(t *txn, buf []byte) {
 			continue
 		}
 		value := field[colon+1:]
+		c.headerName(t, name)
 		if len(name) > len(lower) {
 			continue // not a field this parser reads
 		}
