@@ -213,6 +213,12 @@ var scenarioChecks = map[string]func(t *testing.T, e events, st capture.Stats){
 	}}.check,
 	"dns-tcp":       expect{dns: 2, mxHosts: 2, transports: []string{"tcp", "tcp"}}.check,
 	"dns-truncated": expect{dns: 2, tc: 1, transports: []string{"udp", "tcp"}}.check,
+	"class-direct-25": expect{sessions: 2, messages: 1, outcomes: []string{accepted},
+		handshakes: []event.Handshake{completed, event.HandshakeNoAnswer}, phpScript: true}.check,
+	"class-relay-lookups": expect{sessions: 1, messages: 1, dns: 1, mxHosts: 2, outcomes: []string{accepted}, handshakes: []event.Handshake{completed}}.check,
+	"class-guessed-name":  expect{sessions: 1, messages: 1, dns: 1, outcomes: []string{accepted}, phpScript: true}.check,
+	"class-other-client":  expect{sessions: 1, messages: 1, dns: 1, mxHosts: 2, outcomes: []string{accepted}, phpScript: true}.check,
+	"classes":             expect{sessions: 8, messages: 7, dns: 7}.check,
 	"direct-to-mx": expect{sessions: 3, messages: 3, dns: 5, outcomes: []string{accepted, accepted, accepted}, phpScript: true, mxHosts: 5,
 		extra: func(t *testing.T, e events, _ capture.Stats) {
 			for _, s := range e.sessions {

@@ -124,6 +124,11 @@ func Scenarios() []Scenario {
 		{Name: "format-pcapng", Description: "smtp-basic as pcapng", Build: smtpBasic, Options: Options{Format: Pcapng}},
 		{Name: "format-nanosecond", Description: "smtp-basic as pcap with nanosecond timestamps", Build: smtpBasic, Options: Options{Format: PcapNano}},
 		{Name: "format-gzip", Description: "smtp-basic as gzip-compressed pcap", Build: smtpBasic, Options: Options{Gzip: true}},
+		{Name: "class-direct-25", Description: "port 25 without any lookup: one message to 203.0.113.99, then an unanswered connect to 198.51.100.99", Build: classDirect25},
+		{Name: "class-relay-lookups", Description: "the platform relay 10.20.0.25 looks up the MX of gmail.com and delivers a message there", Build: classRelayLookups},
+		{Name: "class-guessed-name", Description: "web05 resolves the guessed name mail.victim.example and sends to it on port 25", Build: classGuessedName},
+		{Name: "class-other-client", Description: "web05 looks up the MX of example.net; web10 connects to that MX without a lookup of its own", Build: classOtherClient},
+		{Name: "classes", Description: "every class in one capture: relay, submission, external relay on 25 (AUTH), direct-to-MX, direct-25", Build: classesAll},
 	}
 	for i := range list {
 		list[i].Options.Seed = scenarioSeed
@@ -568,5 +573,60 @@ func tcpMidstream(w *Writer) error {
 	s := w.smtpOpen(ap(web05, 0), ap(exampleNet.hosts[0].addrs[0], 25), Encap{}, ConnOptions{NoHandshake: true}, "mx1.example.net")
 	s.mail("info@paket-zustellung.example", []string{"alice@example.net"}, spamMessage(w, "alice@example.net"), "")
 	s.quit()
+	return w.Err()
+}
+
+func classDirect25(w *Writer) error {
+	s := w.smtpOpen(ap(web05, 0), ap(netip.MustParseAddr("203.0.113.99"), 25), Encap{}, ConnOptions{}, "smtp.unknown-target.example")
+	s.ehlo("web05.platform.example")
+	s.mail("info@paket-zustellung.example", []string{"bob@unknown-target.example"}, spamMessage(w, "bob@unknown-target.example"), "")
+	s.quit()
+	w.Sleep(700 * time.Millisecond)
+	w.smtpOpen(ap(web05, 0), ap(netip.MustParseAddr("198.51.100.99"), 25), Encap{}, ConnOptions{NoAnswer: true}, "")
+	return w.Err()
+}
+
+func classRelayLookups(w *Writer) error {
+	lookupMX(w, relay, resolver, Encap{}, gmail, true)
+	w.advance(200*time.Microsecond, 2*time.Millisecond)
+	s := w.smtpOpen(ap(relay, 0), ap(gmail.hosts[0].addrs[0], 25), Encap{}, ConnOptions{}, gmail.hosts[0].name)
+	s.ehlo("relay.platform.example")
+	to := "jane.doe@gmail.com"
+	s.mail("orders@lindenhof-shop.example", []string{to}, relayMessage(w, to), "")
+	s.quit()
+	return w.Err()
+}
+
+func classGuessedName(w *Writer) error {
+	victim := netip.MustParseAddr("203.0.113.77")
+	lookupAddr(w, web05, resolver, Encap{}, "mail.victim.example", dns.TypeA, victim)
+	w.advance(200*time.Microsecond, 2*time.Millisecond)
+	s := w.smtpOpen(ap(web05, 0), ap(victim, 25), Encap{}, ConnOptions{}, "mail.victim.example")
+	s.ehlo("web05.platform.example")
+	s.mail("info@paket-zustellung.example", []string{"ceo@victim.example"}, spamMessage(w, "ceo@victim.example"), "")
+	s.quit()
+	return w.Err()
+}
+
+func classOtherClient(w *Writer) error {
+	lookupMX(w, web05, resolver, Encap{}, exampleNet, true)
+	w.Sleep(3 * time.Second)
+	s := w.smtpOpen(ap(web10, 0), ap(exampleNet.hosts[0].addrs[0], 25), Encap{}, ConnOptions{}, exampleNet.hosts[0].name)
+	s.ehlo("web10.platform.example")
+	s.mail("info@paket-zustellung.example", []string{"alice@example.net"}, spamMessage(w, "alice@example.net"), "")
+	s.quit()
+	return w.Err()
+}
+
+func classesAll(w *Writer) error {
+	steps := []func(*Writer) error{smtpBasic, smtpSubmission, smtpAuth25, directToMX, classDirect25}
+	for i, step := range steps {
+		if i > 0 {
+			w.Sleep(time.Second)
+		}
+		if err := step(w); err != nil {
+			return err
+		}
+	}
 	return w.Err()
 }
