@@ -218,7 +218,9 @@ var scenarioChecks = map[string]func(t *testing.T, e events, st capture.Stats){
 	"class-relay-lookups": expect{sessions: 1, messages: 1, dns: 1, mxHosts: 2, outcomes: []string{accepted}, handshakes: []event.Handshake{completed}}.check,
 	"class-guessed-name":  expect{sessions: 1, messages: 1, dns: 1, outcomes: []string{accepted}, phpScript: true}.check,
 	"class-other-client":  expect{sessions: 1, messages: 1, dns: 1, mxHosts: 2, outcomes: []string{accepted}, phpScript: true}.check,
-	"classes":             expect{sessions: 8, messages: 7, dns: 7}.check,
+	"rejection-burst": expect{sessions: 6, messages: 6, dns: 1, mxHosts: 2,
+		outcomes: slices.Repeat([]string{event.OutcomeRejected}, 6)}.check,
+	"classes": expect{sessions: 8, messages: 7, dns: 7}.check,
 	"direct-to-mx": expect{sessions: 3, messages: 3, dns: 5, outcomes: []string{accepted, accepted, accepted}, phpScript: true, mxHosts: 5,
 		extra: func(t *testing.T, e events, _ capture.Stats) {
 			for _, s := range e.sessions {

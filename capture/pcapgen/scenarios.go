@@ -128,6 +128,7 @@ func Scenarios() []Scenario {
 		{Name: "class-relay-lookups", Description: "the platform relay 10.20.0.25 looks up the MX of gmail.com and delivers a message there", Build: classRelayLookups},
 		{Name: "class-guessed-name", Description: "web05 resolves the guessed name mail.victim.example and sends to it on port 25", Build: classGuessedName},
 		{Name: "class-other-client", Description: "web05 looks up the MX of example.net; web10 connects to that MX without a lookup of its own", Build: classOtherClient},
+		{Name: "rejection-burst", Description: "web05 looks up the MX of example.net and sends 6 messages there, each refused with a Spamhaus listing", Build: rejectionBurst},
 		{Name: "classes", Description: "every class in one capture: relay, submission, external relay on 25 (AUTH), direct-to-MX, direct-25", Build: classesAll},
 	}
 	for i := range list {
@@ -627,6 +628,22 @@ func classesAll(w *Writer) error {
 		if err := step(w); err != nil {
 			return err
 		}
+	}
+	return w.Err()
+}
+
+func rejectionBurst(w *Writer) error {
+	lookupMX(w, web05, resolver, Encap{}, exampleNet, true)
+	for i := range 6 {
+		w.Sleep(2 * time.Second)
+		s := w.smtpOpen(ap(web05, 0), ap(exampleNet.hosts[0].addrs[0], 25), Encap{}, ConnOptions{}, "mx1.example.net")
+		s.ehlo("web05.platform.example")
+		to := fmt.Sprintf("user%d@example.net", i)
+		s.cmd("MAIL FROM:<info@paket-zustellung.example>", "250 2.1.0 Ok")
+		s.cmd("RCPT TO:<"+to+">", "250 2.1.5 Ok")
+		s.cmd("DATA", "354 End data with <CR><LF>.<CR><LF>")
+		s.data(spamMessage(w, to), "554 5.7.1 Service unavailable; Client host [203.0.113.10] blocked using zen.spamhaus.org; https://www.spamhaus.org/query/ip/203.0.113.10")
+		s.quit()
 	}
 	return w.Err()
 }

@@ -29,7 +29,7 @@ func TestScenarioNamesStable(t *testing.T) {
 		"erspan3", "vxlan", "ipv6", "ipv4-fragments", "tcp-out-of-order", "tcp-retransmission",
 		"tcp-lost-segment", "tcp-midstream", "tcp-overlap", "link-sll", "link-sll2", "link-raw",
 		"link-null", "format-pcapng", "format-nanosecond", "format-gzip",
-		"class-direct-25", "class-relay-lookups", "class-guessed-name", "class-other-client", "classes",
+		"class-direct-25", "class-relay-lookups", "class-guessed-name", "class-other-client", "rejection-burst", "classes",
 	}
 	var got []string
 	for _, s := range Scenarios() {
@@ -157,6 +157,7 @@ func TestScenariosDecode(t *testing.T) {
 		{name: "class-relay-lookups", every: L(eth, ip4), some: L(layers.LayerTypeDNS, tcp), min: 15},
 		{name: "class-guessed-name", every: L(eth, ip4), some: L(layers.LayerTypeDNS, tcp), min: 15},
 		{name: "class-other-client", every: L(eth, ip4), some: L(layers.LayerTypeDNS, tcp), min: 15},
+		{name: "rejection-burst", every: L(eth, ip4), some: L(layers.LayerTypeDNS, tcp), min: 60},
 		{name: "classes", every: L(eth, ip4), some: L(layers.LayerTypeDNS, tcp), min: 100},
 	}
 	seen := map[string]bool{}
