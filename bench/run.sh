@@ -53,7 +53,7 @@ speed() { # speed FILE LABEL RUNS: hyperfine of the three programs, tshark once
   hyperfine -N -w 2 -r "$n" --export-json "$dir/speed-$label.json" \
     -n yardstick-raw "$dir/yardstick -parser raw $f" \
     -n yardstick-dlp "$dir/yardstick -parser dlp $f" \
-    -n mxwatch "$dir/mxwatch analyze --summary none --progress never $f" >&2
+    -n mxwatch "$dir/mxwatch analyze --format none --progress never $f" >&2
   if [ -z "${NO_TSHARK:-}" ]; then
     echo "== tshark on $f (one run)" >&2
     local start
@@ -69,7 +69,7 @@ speed "$small" small "$runs"
 speed "$bigf" big "$(( (runs + 1) / 2 ))"
 
 echo "== peak memory" >&2
-rss() { /usr/bin/time -f %M "$dir/mxwatch" analyze --summary none --progress never "$1" 2>&1 >/dev/null | tail -1; }
+rss() { /usr/bin/time -f %M "$dir/mxwatch" analyze --format none --progress never "$1" 2>&1 >/dev/null | tail -1; }
 rss_small=$(rss "$small")
 rss_big=$(rss "$bigf")
 

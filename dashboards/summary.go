@@ -14,11 +14,14 @@ import (
 )
 
 // WriteSummaryJSON writes s as indented JSON.
-func WriteSummaryJSON(w io.Writer, s *detect.Summary) error {
+func WriteSummaryJSON(w io.Writer, s *detect.Summary) error { return WriteJSON(w, s) }
+
+// WriteJSON writes v as indented JSON, without HTML escaping.
+func WriteJSON(w io.Writer, v any) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	enc.SetEscapeHTML(false)
-	if err := enc.Encode(s); err != nil {
+	if err := enc.Encode(v); err != nil {
 		return fmt.Errorf("dashboards: %w", err)
 	}
 	return nil

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite: vet, unit and end-to-end tests with the race
 # detector, and a short run of every fuzz target. It installs what it needs
-# (a C compiler for the race detector, from Debian, when running as root)
+# from Debian when running as root (a C compiler for the race detector, and
+# prometheus-alertmanager, which the alert tests start on a loopback port)
 # and prints go test's summary. Exit status is non-zero when anything fails.
 #
 #   FUZZTIME=10s   time per fuzz target (0 skips fuzzing)
@@ -23,6 +24,20 @@ if ! command -v gcc >/dev/null 2>&1; then
     echo "WARNING: no C compiler, so tests run without the race detector (apt-get install gcc)"
     race=
   fi
+fi
+
+apt_install() { # apt_install PACKAGE...: install when root, quietly
+  [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1 || return 1
+  echo "== installing $*"
+  { [ -n "${apt_updated:-}" ] || apt-get update -qq >/dev/null; } && apt_updated=1 &&
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+}
+if ! command -v prometheus-alertmanager >/dev/null 2>&1 && [ ! -x /usr/bin/prometheus-alertmanager ]; then
+  apt_install prometheus-alertmanager ||
+    echo "WARNING: prometheus-alertmanager is missing, so the real-Alertmanager test is skipped (apt-get install prometheus-alertmanager)"
+  # The package starts a system service on install where an init system
+  # runs; the tests start their own on a free port.
+  command -v systemctl >/dev/null 2>&1 && systemctl stop prometheus-alertmanager >/dev/null 2>&1 || true
 fi
 
 echo "== go vet"

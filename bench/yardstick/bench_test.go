@@ -93,10 +93,11 @@ func (s readerSource) Next() (capture.Frame, error) {
 	return capture.Frame{Link: p.LinkType, Data: p.Data, Time: p.Time}, err
 }
 
-// BenchmarkAnalyze is what `mxwatch analyze --summary text` does per
-// packet: read, decode, filter, reassemble, parse SMTP and DNS, and feed
-// every event to the summary aggregation, with the filter on its own
-// goroutine (capture.Engine.Run).
+// BenchmarkAnalyze is what `mxwatch analyze` does per packet: read,
+// decode, filter, reassemble, parse SMTP and DNS, classify every
+// connection (detect.Detector), and feed every event to the summary and
+// the abuse report, with the filter on its own goroutine
+// (capture.Engine.Run).
 func BenchmarkAnalyze(b *testing.B) {
 	data := mixCapture(b)
 	b.SetBytes(int64(len(data)))
@@ -108,7 +109,13 @@ func BenchmarkAnalyze(b *testing.B) {
 			b.Fatal(err)
 		}
 		agg := detect.NewAggregator(detect.DefaultSummaryConfig())
-		e, err := capture.NewEngine(capture.DefaultConfig(), func(ev event.Event) { agg.Add(ev) })
+		rep := detect.NewReporter(detect.DefaultReportConfig())
+		det, err := detect.New(detect.DefaultConfig(), detect.Tables{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		out := func(ev event.Event) { agg.Add(ev); rep.Add(ev) }
+		e, err := capture.NewEngine(capture.DefaultConfig(), func(ev event.Event) { out(ev); det.Add(ev, out) })
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -116,6 +123,10 @@ func BenchmarkAnalyze(b *testing.B) {
 			b.Fatal(err)
 		}
 		e.Close()
+		det.Flush(out)
+		if r := rep.Report(); r.Connections == 0 {
+			b.Fatal("no findings")
+		}
 		st := e.Stats()
 		packets = st.Packets
 		if s := agg.Summary(nil); s.Sessions == 0 || s.MXLookups == 0 {

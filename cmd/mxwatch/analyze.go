@@ -25,23 +25,35 @@ import (
 func (a *app) analyzeCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "analyze FILE...",
-		Short: "Analyze capture files: SMTP sessions, messages and DNS answers, with a summary",
+		Short: "Analyze capture files: who sends mail how, direct-to-MX evidence, port-25 block impact",
 		Long: `analyze reads pcap or pcapng files (gzip-compressed or not; "-" is standard
 input), reassembles every TCP connection to a mail port and every DNS
-exchange, and prints a summary: sessions by port and handshake outcome,
-messages accepted and rejected, top talkers, top destination domains,
-rejection texts, MX lookups, and what each stage kept and dropped.
+exchange, classifies every outbound mail connection of the platform
+(relay, submission, external-relay-25, direct-to-mx, direct-25) by pairing
+each host's MX lookups with its later port-25 connects, and prints:
 
-Several files are read as one capture, merged in timestamp order. With
---events the session, message and dns events are written as JSON Lines
-("-" for standard output; the summary then goes to standard error).
+  - a summary of the traffic: sessions by port and handshake outcome,
+    messages accepted and rejected, top talkers and destination domains,
+    rejection texts, MX lookups, and what each stage kept and dropped;
+  - the abuse view: per source host (customer, scripts) its classes, the
+    direct-to-MX evidence (domains, MX hosts, lookup delays), blocklist
+    rejections and alerts; then who a port-25 block would affect and what
+    each should do.
+
+The platform's networks, relays, smarthosts and egress NAT, the inventory
+of customers and the alert thresholds come from the configuration (see
+"mxwatch config example"). Several files are read as one capture, merged
+in timestamp order. With --events the session, message, dns, finding and
+alert events are written as JSON Lines ("-" for standard output; the
+report then goes to standard error).
 
 A truncated or corrupt file ends the run: the summary of what was read is
 printed, the error says which file and where, and the exit code is 1.`,
 		Example: `  mxwatch analyze testdata/direct-to-mx.pcap
   mxwatch analyze --events events.jsonl mirror-*.pcap.gz
   tcpdump -w - -i eth1 port 25 or port 53 | mxwatch analyze --events - -
-  mxwatch analyze --mail-ports 25,465,587,2525 --summary json capture.pcapng`,
+  mxwatch analyze --format markdown --config platform.yaml mirror.pcap > report.md
+  mxwatch analyze --mail-ports 25,465,587,2525 --format json capture.pcapng`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return a.analyze(cmd.Context(), args)
@@ -49,13 +61,13 @@ printed, the error says which file and where, and the exit code is 1.`,
 	}
 	f := cmd.Flags()
 	f.StringP("events", "e", "", `write events as JSON Lines to this file ("-" for standard output)`)
-	f.String("summary", "text", "summary format: text, json, or none")
-	f.Int("top", 10, "rows in each ranking of the summary")
+	f.String("format", "text", "report format: text, markdown, json, or none")
+	f.Int("top", 10, "rows in each ranking of the report")
 	f.String("progress", "auto", "progress on standard error: auto (when it is a terminal), always, never")
 	f.UintSlice("mail-ports", nil, "TCP ports of mail servers (default 25,465,587)")
 	f.StringVar(&a.cpuProfile, "cpuprofile", "", "write a Go CPU profile of the run to this file (for performance work)")
 	must(a.v.BindPFlag("analyze.events", f.Lookup("events")))
-	must(a.v.BindPFlag("analyze.summary", f.Lookup("summary")))
+	must(a.v.BindPFlag("analyze.format", f.Lookup("format")))
 	must(a.v.BindPFlag("analyze.top", f.Lookup("top")))
 	must(a.v.BindPFlag("analyze.progress", f.Lookup("progress")))
 	must(a.v.BindPFlag("capture.mail_ports", f.Lookup("mail-ports")))
@@ -71,10 +83,10 @@ type progress struct {
 
 func (a *app) analyze(ctx context.Context, paths []string) error {
 	cfg := a.cfg
-	switch cfg.Analyze.Summary {
-	case "text", "json", "none":
+	switch cfg.Analyze.Format {
+	case "text", "markdown", "json", "none":
 	default:
-		return &exitError{exitUsage, fmt.Errorf("--summary: %q is not text, json or none", cfg.Analyze.Summary)}
+		return &exitError{exitUsage, fmt.Errorf("--format: %q is not text, markdown, json or none", cfg.Analyze.Format)}
 	}
 	if cfg.Sensor == "" {
 		cfg.Sensor, _ = os.Hostname()
@@ -122,13 +134,35 @@ func (a *app) analyze(ctx context.Context, paths []string) error {
 		}
 	}
 
+	det, err := a.newDetector(ctx, cfg)
+	if err != nil {
+		return err
+	}
 	agg := detect.NewAggregator(detect.SummaryConfig{Top: cfg.Analyze.Top, Capacity: detect.DefaultSummaryConfig().Capacity})
+	rep := detect.NewReporter(detect.ReportConfig{Top: cfg.Analyze.Top})
 	var writeErr error
-	engine, err := capture.NewEngine(ccfg, func(ev event.Event) {
+	var alerts alertSink = noAlerts{}
+	if cfg.Alerts.Alertmanager.URL != "" {
+		s, err := a.startAlertmanager(ctx, cfg)
+		if err != nil {
+			return err
+		}
+		defer s.close()
+		alerts = s
+	}
+	out := func(ev event.Event) {
 		agg.Add(ev)
+		rep.Add(ev)
+		if al, ok := ev.(*event.Alert); ok {
+			alerts.send(al)
+		}
 		if events != nil && writeErr == nil {
 			writeErr = events.Write(ev)
 		}
+	}
+	engine, err := capture.NewEngine(ccfg, func(ev event.Event) {
+		out(ev)
+		det.Add(ev, out)
 	})
 	if err != nil {
 		return &exitError{exitUsage, err}
@@ -152,6 +186,7 @@ func (a *app) analyze(ctx context.Context, paths []string) error {
 	stopProgress := a.startProgress(cfg.Analyze.Progress, &prog)
 	interrupted, readErr := readAll(ctx, readers, engine, &prog)
 	engine.Close()
+	det.Flush(out)
 	stopProgress()
 
 	stats := engine.Stats()
@@ -159,19 +194,34 @@ func (a *app) analyze(ctx context.Context, paths []string) error {
 	if events != nil {
 		closeErr = events.Close()
 	}
-	summary := agg.Summary(stats.Counters())
+	summary := agg.Summary(append(stats.Counters(), det.Counters()...))
 	if !stats.First.IsZero() { // the capture's time span, not only the events'
 		summary.First, summary.Last = stats.First, stats.Last
 	}
-	switch cfg.Analyze.Summary {
-	case "text":
-		if err := dashboards.WriteSummaryText(summaryOut, &summary); err != nil && writeErr == nil {
-			writeErr = err
+	report := rep.Report()
+	var err2 error
+	switch cfg.Analyze.Format {
+	case "text", "markdown":
+		if cfg.Analyze.Format == "markdown" {
+			_, err2 = fmt.Fprintf(summaryOut, "# mxwatch analyze\n\n```\n")
+		}
+		if err := dashboards.WriteSummaryText(summaryOut, &summary); err != nil && err2 == nil {
+			err2 = err
+		}
+		if cfg.Analyze.Format == "markdown" {
+			fmt.Fprintf(summaryOut, "```\n")
+		}
+		if err := dashboards.WriteReport(summaryOut, &report, cfg.Analyze.Format); err != nil && err2 == nil {
+			err2 = err
 		}
 	case "json":
-		if err := dashboards.WriteSummaryJSON(summaryOut, &summary); err != nil && writeErr == nil {
-			writeErr = err
-		}
+		err2 = dashboards.WriteJSON(summaryOut, struct {
+			Summary *detect.Summary `json:"summary"`
+			Report  *detect.Report  `json:"report"`
+		}{&summary, &report})
+	}
+	if err2 != nil && writeErr == nil {
+		writeErr = err2
 	}
 	a.logger.Debug("analyze finished", "packets", stats.Packets, "sessions", stats.Sessions,
 		"messages", stats.Messages, "dns_answers", stats.DNSAnswers, "events_written", written(events))

@@ -27,10 +27,15 @@ var exampleConfig string
 // by an environment variable: MXWATCH_ + the key path in upper case with "."
 // as "_" (MXWATCH_CAPTURE_TCP_MAX_FLOWS=200000), and some by flags.
 type fileConfig struct {
-	Sensor  string        `mapstructure:"sensor"`
-	Log     logConfig     `mapstructure:"log"`
-	Capture captureConfig `mapstructure:"capture"`
-	Analyze analyzeConfig `mapstructure:"analyze"`
+	Sensor    string                `mapstructure:"sensor"`
+	Log       logConfig             `mapstructure:"log"`
+	Capture   captureConfig         `mapstructure:"capture"`
+	Platform  detect.PlatformConfig `mapstructure:"platform"`
+	Inventory inventoryConfig       `mapstructure:"inventory"`
+	Detect    detectConfig          `mapstructure:"detect"`
+	Alerts    alertsConfig          `mapstructure:"alerts"`
+	RBL       rblConfig             `mapstructure:"rbl"`
+	Analyze   analyzeConfig         `mapstructure:"analyze"`
 }
 
 type logConfig struct {
@@ -87,7 +92,7 @@ type defragConfig struct {
 
 type analyzeConfig struct {
 	Events   string `mapstructure:"events"`
-	Summary  string `mapstructure:"summary"`
+	Format   string `mapstructure:"format"`
 	Top      int    `mapstructure:"top"`
 	Progress string `mapstructure:"progress"`
 }
@@ -137,9 +142,14 @@ func defaultFileConfig() fileConfig {
 				Timeout:      c.Defrag.Timeout,
 			},
 		},
+		Platform:  detect.DefaultPlatformConfig(),
+		Inventory: inventoryConfig{ReloadInterval: 5 * time.Second},
+		Detect:    defaultDetectConfig(),
+		Alerts:    defaultAlertsConfig(),
+		RBL:       defaultRBLConfig(),
 		Analyze: analyzeConfig{
 			Events:   "",
-			Summary:  "text",
+			Format:   "text",
 			Top:      detect.DefaultSummaryConfig().Top,
 			Progress: "auto",
 		},

@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"syscall"
 
@@ -106,7 +107,7 @@ then flags. 'mxwatch config example' prints every key with its default.`,
 	must(a.v.BindPFlag("log.level", root.PersistentFlags().Lookup("log-level")))
 	must(a.v.BindPFlag("sensor", root.PersistentFlags().Lookup("sensor")))
 
-	root.AddCommand(a.analyzeCommand(), a.versionCommand(), a.configCommand())
+	root.AddCommand(a.analyzeCommand(), a.explainCommand(), a.rblCommand(), a.versionCommand(), a.configCommand())
 	return root
 }
 
@@ -120,6 +121,9 @@ func (a *app) setup(cmd *cobra.Command) error {
 	cfg, used, err := loadConfig(a.v, a.configPath)
 	if err != nil {
 		return &exitError{exitUsage, err}
+	}
+	if used != "" && used != os.DevNull {
+		cfg.resolvePaths(filepath.Dir(used))
 	}
 	a.cfg = cfg
 	logger, err := newLogger(a.stderr, cfg.Log)

@@ -5,16 +5,22 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"reflect"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/spf13/cobra"
 	"go.yaml.in/yaml/v3"
+
+	"github.com/mxwatch/mxwatch/capture/pcapgen"
 )
 
 const demo = "../../testdata/direct-to-mx.pcap"
@@ -67,16 +73,25 @@ func TestAnalyzeDemo(t *testing.T) {
 }
 
 func TestAnalyzeEventsToStdout(t *testing.T) {
-	code, out, errs := mxwatch(t, "analyze", "--events", "-", "--summary", "json", demo)
+	code, out, errs := mxwatch(t, "analyze", "--events", "-", "--format", "json", demo)
 	if code != exitOK {
 		t.Fatalf("exit %d: %s", code, errs)
 	}
-	if n := strings.Count(out, "\n"); n != 11 {
-		t.Errorf("%d lines on stdout, want the 11 events", n)
+	// 11 capture events and 3 findings.
+	if n := strings.Count(out, "\n"); n != 14 {
+		t.Errorf("%d lines on stdout, want the 14 events", n)
 	}
-	var s struct{ Sessions int }
-	if err := json.Unmarshal([]byte(errs[:strings.LastIndex(errs, "}")+1]), &s); err != nil || s.Sessions != 3 {
-		t.Errorf("JSON summary on stderr: %v %+v\n%s", err, s, errs)
+	if n := strings.Count(out, `"kind":"finding"`); n != 3 {
+		t.Errorf("%d findings, want 3", n)
+	}
+	var s struct {
+		Summary struct{ Sessions int }
+		Report  struct {
+			Impact struct{ Hosts int }
+		}
+	}
+	if err := json.Unmarshal([]byte(errs[:strings.LastIndex(errs, "}")+1]), &s); err != nil || s.Summary.Sessions != 3 || s.Report.Impact.Hosts != 1 {
+		t.Errorf("JSON report on stderr: %v %+v\n%s", err, s, errs)
 	}
 }
 
@@ -113,7 +128,7 @@ func TestAnalyzeErrors(t *testing.T) {
 			stderr: []string{"nope.pcap"}},
 		{name: "no arguments", args: []string{"analyze"}, code: exitUsage, stderr: []string{"requires at least 1 arg"}},
 		{name: "unknown flag", args: []string{"analyze", "--frobnicate", demo}, code: exitUsage, stderr: []string{"unknown flag"}},
-		{name: "bad summary format", args: []string{"analyze", "--summary", "xml", demo}, code: exitUsage, stderr: []string{"--summary"}},
+		{name: "bad report format", args: []string{"analyze", "--format", "xml", demo}, code: exitUsage, stderr: []string{"--format"}},
 		{name: "typo in config", args: []string{"--config", badConfig, "analyze", demo}, code: exitUsage, stderr: []string{"mail_prots"}},
 		{name: "missing config", args: []string{"--config", filepath.Join(dir, "none.yaml"), "analyze", demo}, code: exitUsage, stderr: []string{"configuration file not found"}},
 		{name: "stdin twice", args: []string{"analyze", "-", "-"}, code: exitUsage, stderr: []string{"only once"}},
@@ -282,5 +297,109 @@ func TestAnalyzeStdinProgress(t *testing.T) {
 	}
 	if !strings.Contains(errs, "packets/s") {
 		t.Errorf("no progress on stderr: %q", errs)
+	}
+}
+
+func TestExplainReply(t *testing.T) {
+	for _, tt := range []struct {
+		name  string
+		args  []string
+		stdin string
+		code  int
+		want  []string
+	}{
+		{name: "spamhaus", args: []string{"explain-reply", "554 5.7.1 Service unavailable; Client host [203.0.113.7] blocked using zen.spamhaus.org"},
+			want: []string{"blocklist spamhaus-zen", "https://", "advice:"}},
+		{name: "gmail from stdin", args: []string{"explain-reply"}, stdin: "421-4.7.28 Our system has detected an unusual rate of\n421 4.7.28 unsolicited mail originating from your IP address. gsmtp\n",
+			want: []string{"provider gmail", "rate-limit"}},
+		{name: "benign", args: []string{"explain-reply", "250 2.0.0 OK queued"}, want: []string{"no known blocklist or provider signature"}},
+		{name: "json", args: []string{"explain-reply", "--json", "550 5.7.1 blocked using zen.spamhaus.org"}, want: []string{`"matched": true`}},
+		{name: "nothing", args: []string{"explain-reply"}, code: exitUsage},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			var out, errb bytes.Buffer
+			a := &app{v: newViper(), stdout: &out, stderr: &errb}
+			root := a.rootCommand()
+			root.SetArgs(append([]string{"--config", os.DevNull}, tt.args...))
+			root.SetOut(&out)
+			root.SetErr(&errb)
+			root.SetIn(strings.NewReader(tt.stdin))
+			code := exitOK
+			if err := root.Execute(); err != nil {
+				code = exitUsage
+				var ee *exitError
+				if errors.As(err, &ee) {
+					code = ee.code
+				}
+			}
+			if code != tt.code {
+				t.Fatalf("exit %d, want %d: %s", code, tt.code, errb.String())
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(out.String(), w) {
+					t.Errorf("output lacks %q:\n%s", w, out.String())
+				}
+			}
+		})
+	}
+}
+
+// TestAnalyzeAlertsToAlertmanager: a burst of Spamhaus rejections raises
+// an alert event and the alert is posted to the Alertmanager API (a
+// loopback recorder here; internal/alertmanager tests the real server).
+func TestAnalyzeAlertsToAlertmanager(t *testing.T) {
+	var mu sync.Mutex
+	var posted []map[string]any
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/api/v2/alerts" || r.Method != http.MethodPost {
+			http.NotFound(w, r)
+			return
+		}
+		var body []map[string]any
+		if err := json.NewDecoder(r.Body).Decode(&body); err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		mu.Lock()
+		posted = append(posted, body...)
+		mu.Unlock()
+	}))
+	defer srv.Close()
+
+	dir := t.TempDir()
+	capfile := filepath.Join(dir, "burst.pcap")
+	f, err := os.Create(capfile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, _ := pcapgen.Lookup("rejection-burst")
+	if err := pcapgen.WriteScenario(f, s); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	events := filepath.Join(dir, "events.jsonl")
+	t.Setenv("MXWATCH_ALERTS_ALERTMANAGER_URL", srv.URL)
+	code, out, errs := mxwatch(t, "analyze", "--config", "testdata/platform.yaml", "--events", events, capfile)
+	if code != exitOK {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	data, err := os.ReadFile(events)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(string(data), `"kind":"alert"`); n == 0 {
+		t.Fatalf("no alert event:\n%s", out)
+	}
+	if !strings.Contains(out, "Alerts (") || !strings.Contains(out, "spamhaus-zen") {
+		t.Errorf("report lacks the alert or the list:\n%s", out)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(posted) == 0 {
+		t.Fatalf("nothing posted to Alertmanager; stderr: %s", errs)
+	}
+	labels, _ := posted[0]["labels"].(map[string]any)
+	if labels["alertname"] != "MxwatchBlocklistRejections" || labels["customer"] != "lindenhof-gmbh" {
+		t.Errorf("labels %v", labels)
 	}
 }
