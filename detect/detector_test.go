@@ -499,3 +499,11 @@ func TestDetectorSpikeReplay(t *testing.T) {
 		t.Errorf("alert without script evidence: %+v", first)
 	}
 }
+
+func TestPlatformNetworkHostBits(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.Platform.Networks = []string{"10.20.1.5/16"}
+	if _, err := New(cfg, Tables{}); err == nil || !strings.Contains(err.Error(), "10.20.0.0/16") {
+		t.Errorf("host bits accepted or error without the fix: %v", err)
+	}
+}

@@ -140,26 +140,8 @@ func compilePlatform(c PlatformConfig) (*platform, error) {
 	return p, nil
 }
 
-// parsePrefix parses a CIDR or a single address.
-func parsePrefix(s string) (netip.Prefix, error) {
-	s = strings.TrimSpace(s)
-	if strings.Contains(s, "/") {
-		p, err := netip.ParsePrefix(s)
-		if err != nil {
-			return netip.Prefix{}, err
-		}
-		if p.Addr().Is4In6() {
-			p = netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-96)
-		}
-		return p.Masked(), nil
-	}
-	a, err := netip.ParseAddr(s)
-	if err != nil {
-		return netip.Prefix{}, err
-	}
-	a = a.Unmap()
-	return netip.PrefixFrom(a, a.BitLen()), nil
-}
+// parsePrefix parses a CIDR (host bits must be clear) or a single address.
+func parsePrefix(s string) (netip.Prefix, error) { return inventory.ParsePrefix(s) }
 
 func (p *platform) inside(a netip.Addr) bool {
 	if p.all {
