@@ -12,6 +12,7 @@
 #               use a tmpfs such as /dev/shm so that both files stay in memory)
 #   RUNS        hyperfine runs per command (default 10)
 #   NO_TSHARK=1 skip tshark (it takes minutes)
+#   TSHARK_RUNS runs of tshark per file, averaged (default 3)
 #
 # Needs Go; installs hyperfine, GNU time and tshark from Debian when they
 # are missing and it runs as root.
@@ -55,12 +56,18 @@ speed() { # speed FILE LABEL RUNS: hyperfine of the three programs, tshark once
     -n yardstick-dlp "$dir/yardstick -parser dlp $f" \
     -n mxwatch "$dir/mxwatch analyze --format none --progress never $f" >&2
   if [ -z "${NO_TSHARK:-}" ]; then
-    echo "== tshark on $f (one run)" >&2
-    local start
-    start=$(date +%s.%N)
-    tshark -2 -r "$f" -R 'smtp.req or dns.qry.type==15' \
-      -T fields -e frame.number -e smtp.req.command -e smtp.req.parameter -e dns.qry.name -e dns.mx.mail_exchange >"$dir/tshark-$label.out" 2>/dev/null
-    echo "$(date +%s.%N) - $start" | bc -l >"$dir/tshark-$label.s"
+    # tshark's speed varies by tens of percent between runs here: the mean
+    # of TSHARK_RUNS runs is used.
+    local runs=${TSHARK_RUNS:-3} total=0 start end
+    echo "== tshark on $f ($runs runs)" >&2
+    for _ in $(seq "$runs"); do
+      start=$(date +%s.%N)
+      tshark -2 -r "$f" -R 'smtp.req or dns.qry.type==15' \
+        -T fields -e frame.number -e smtp.req.command -e smtp.req.parameter -e dns.qry.name -e dns.mx.mail_exchange >"$dir/tshark-$label.out" 2>/dev/null
+      end=$(date +%s.%N)
+      total=$(echo "$total + $end - $start" | bc -l)
+    done
+    echo "$total / $runs" | bc -l >"$dir/tshark-$label.s"
   fi
   "$dir/yardstick" -parser raw "$f" | sed -n 's/^packets=\([0-9]*\).*/\1/p' >"$dir/packets-$label"
   stat -c %s "$f" >"$dir/bytes-$label"

@@ -507,3 +507,31 @@ func TestPlatformNetworkHostBits(t *testing.T) {
 		t.Errorf("host bits accepted or error without the fix: %v", err)
 	}
 }
+
+func TestFIFO(t *testing.T) {
+	var f fifo
+	next, want := uint64(0), uint64(0)
+	// Pushes and pops in uneven batches across chunk boundaries.
+	for round := range 50 {
+		for range 1 + round*97%3000 {
+			next++
+			f.push(queued{stamp: next})
+		}
+		for range round * 89 % 2500 {
+			if f.n == 0 {
+				break
+			}
+			want++
+			if got := f.front().stamp; got != want {
+				t.Fatalf("round %d: front %d, want %d", round, got, want)
+			}
+			f.pop()
+		}
+		if f.n != int(next-want) {
+			t.Fatalf("round %d: n %d, want %d", round, f.n, next-want)
+		}
+		if len(f.chunks) > f.n/fifoChunk+2 {
+			t.Fatalf("round %d: %d chunks for %d entries", round, len(f.chunks), f.n)
+		}
+	}
+}

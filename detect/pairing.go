@@ -147,8 +147,7 @@ type Memory struct {
 	mxHosts map[hostKey]mxFact
 	named   map[netip.Addr]nameFact
 
-	queue []queued // insertion order; head is the oldest
-	head  int
+	queue fifo // insertion order
 	stamp uint64
 	now   time.Time
 	stats PairingStats
@@ -173,7 +172,7 @@ func NewMemory(cfg PairingConfig, names *nameMatcher) (*Memory, error) {
 // Stats returns the counters.
 func (m *Memory) Stats() PairingStats {
 	s := m.stats
-	s.Entries = len(m.queue) - m.head
+	s.Entries = m.queue.n
 	return s
 }
 
@@ -455,23 +454,53 @@ func (m *Memory) putNamed(a netip.Addr, f nameFact) {
 }
 
 func (m *Memory) push(q queued) {
-	m.queue = append(m.queue, q)
-	for len(m.queue)-m.head > m.cfg.MaxEntries {
-		if m.remove(m.queue[m.head]) {
+	m.queue.push(q)
+	for m.queue.n > m.cfg.MaxEntries {
+		if m.remove(*m.queue.front()) {
 			m.stats.Evicted++
 		}
-		m.pop()
+		m.queue.pop()
 	}
 }
 
-func (m *Memory) pop() {
-	m.queue[m.head] = queued{}
-	m.head++
-	if m.head >= 1024 && m.head*2 >= len(m.queue) {
-		n := copy(m.queue, m.queue[m.head:])
-		clear(m.queue[n:])
-		m.queue = m.queue[:n]
-		m.head = 0
+// fifo is a queue in chunks of fixed size, so that it grows without
+// copying what it holds and gives memory back as it drains.
+type fifo struct {
+	chunks [][]queued
+	head   int // index of the front in chunks[0]
+	n      int
+	spare  []queued // one drained chunk kept for reuse
+}
+
+const fifoChunk = 1024
+
+func (f *fifo) push(q queued) {
+	last := len(f.chunks) - 1
+	if last < 0 || len(f.chunks[last]) == fifoChunk {
+		c := f.spare
+		f.spare = nil
+		if c == nil {
+			c = make([]queued, 0, fifoChunk)
+		}
+		f.chunks = append(f.chunks, c)
+		last++
+	}
+	f.chunks[last] = append(f.chunks[last], q)
+	f.n++
+}
+
+// front returns the oldest entry; the queue must not be empty.
+func (f *fifo) front() *queued { return &f.chunks[0][f.head] }
+
+func (f *fifo) pop() {
+	f.chunks[0][f.head] = queued{}
+	f.head++
+	f.n--
+	if f.head == len(f.chunks[0]) && (f.head == fifoChunk || f.n == 0) {
+		f.spare = f.chunks[0][:0]
+		f.chunks[0] = nil
+		f.chunks = f.chunks[1:]
+		f.head = 0
 	}
 }
 
@@ -480,15 +509,15 @@ func (m *Memory) pop() {
 // waits for the entries before it, at most MaxTTL, and MaxEntries bounds
 // them all.
 func (m *Memory) expire() {
-	for m.head < len(m.queue) {
-		q := m.queue[m.head]
+	for m.queue.n > 0 {
+		q := m.queue.front()
 		if !q.drop.Before(m.now) {
 			return
 		}
-		if m.remove(q) {
+		if m.remove(*q) {
 			m.stats.Expired++
 		}
-		m.pop()
+		m.queue.pop()
 	}
 }
 

@@ -135,7 +135,8 @@ type entry struct {
 // a reply wins. A Table is safe for concurrent use; only its Stats
 // counters change.
 type Table struct {
-	entries []entry // never modified after construction; shared by Merge
+	entries []entry        // never modified after construction; shared by Merge
+	lazy    func() []entry // the embedded table, parsed on first use; entries is nil then
 	stats   *counters
 }
 
@@ -150,10 +151,20 @@ var defaultEntries = sync.OnceValue(func() []entry {
 })
 
 // Default returns the embedded signature table (signatures.yaml). It is
-// parsed once, on first use; each call returns a Table with its own Stats.
+// parsed once, on the first match or listing (not by Default itself); each call returns a Table with its own Stats.
 // It panics only if the embedded file is broken, which a test rules out.
 func Default() *Table {
-	return &Table{entries: defaultEntries(), stats: new(counters)}
+	return &Table{lazy: defaultEntries, stats: new(counters)}
+}
+
+// list returns the compiled entries; the embedded table is parsed on the
+// first call, so a run that never sees a 4xx or 5xx reply (or never
+// explains one) does not pay for compiling it.
+func (t *Table) list() []entry {
+	if t.lazy != nil {
+		return t.lazy()
+	}
+	return t.entries
 }
 
 // Parse reads a signature table in YAML (see the package documentation).
@@ -277,10 +288,10 @@ func validName(s string) bool {
 func (t *Table) Merge(extra *Table) *Table {
 	var base, add []entry
 	if t != nil {
-		base = t.entries
+		base = t.list()
 	}
 	if extra != nil {
-		add = extra.entries
+		add = extra.list()
 	}
 	replaced := make(map[string]bool, len(add))
 	out := make([]entry, 0, len(base)+len(add))
@@ -301,7 +312,7 @@ func (t *Table) Len() int {
 	if t == nil {
 		return 0
 	}
-	return len(t.entries)
+	return len(t.list())
 }
 
 // Signatures returns a copy of the signatures in match order.
@@ -309,8 +320,8 @@ func (t *Table) Signatures() []Signature {
 	if t == nil {
 		return nil
 	}
-	out := make([]Signature, len(t.entries))
-	for i, e := range t.entries {
+	out := make([]Signature, len(t.list()))
+	for i, e := range t.list() {
 		out[i] = e.sig.clone()
 	}
 	return out
@@ -348,8 +359,8 @@ func (t *Table) Match(code int, enhanced, text string) (Signature, bool) {
 	}
 	norm := Normalize(text)
 	folded := foldLower(norm)
-	for i := range t.entries {
-		e := &t.entries[i]
+	for i := range t.list() {
+		e := &t.list()[i]
 		if !codeAllowed(e.sig.Codes, code, class) || !mayMatch(e.lits, folded) || !e.re.MatchString(norm) {
 			continue
 		}
@@ -371,7 +382,7 @@ func (t *Table) matchSlow(code int, enhanced, text string) (Signature, bool) {
 		text = text[:MaxTextLen]
 	}
 	norm := Normalize(text)
-	for _, e := range t.entries {
+	for _, e := range t.list() {
 		if codeAllowed(e.sig.Codes, code, class) && e.re.MatchString(norm) {
 			return e.sig.clone(), true
 		}
