@@ -134,7 +134,10 @@ func (a *app) analyze(ctx context.Context, paths []string) error {
 		}
 	}
 
-	det, err := a.newDetector(ctx, cfg)
+	// The inventory reloader lives as long as this run.
+	runCtx, stopRun := context.WithCancel(ctx)
+	defer stopRun()
+	det, err := a.newDetector(runCtx, cfg)
 	if err != nil {
 		return err
 	}

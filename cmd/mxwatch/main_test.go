@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -401,5 +402,29 @@ func TestAnalyzeAlertsToAlertmanager(t *testing.T) {
 	labels, _ := posted[0]["labels"].(map[string]any)
 	if labels["alertname"] != "MxwatchBlocklistRejections" || labels["customer"] != "lindenhof-gmbh" {
 		t.Errorf("labels %v", labels)
+	}
+}
+
+// TestAnalyzeInventoryReloadStops: with an inventory file, analyze starts
+// a reloader and stops it when the run ends.
+func TestAnalyzeInventoryReloadStops(t *testing.T) {
+	// A first run starts the os/signal goroutine, which lives on (SIGHUP).
+	if code, _, errs := mxwatch(t, "analyze", "--config", "testdata/platform.yaml", demo); code != exitOK {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	before := runtime.NumGoroutine()
+	code, out, errs := mxwatch(t, "analyze", "--config", "testdata/platform.yaml", demo)
+	if code != exitOK {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	if !strings.Contains(out, "customer lindenhof-gmbh") {
+		t.Errorf("inventory not applied:\n%s", out)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for runtime.NumGoroutine() > before && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := runtime.NumGoroutine(); n > before {
+		t.Errorf("%d goroutines after the run, %d before", n, before)
 	}
 }
