@@ -17,6 +17,13 @@ func pair(t *testing.T, keep []string, msgs ...[]byte) {
 	t.Helper()
 	cfg := DefaultConfig()
 	cfg.KeepTypes = keep
+	pairConfig(t, cfg, msgs...)
+}
+
+// pairConfig is pair with a whole configuration. It returns how many
+// messages took the quick path.
+func pairConfig(t *testing.T, cfg Config, msgs ...[]byte) uint64 {
+	t.Helper()
 	var evQuick, evFull []*event.DNS
 	quick, err := NewTracker(cfg, func(e *event.DNS) { evQuick = append(evQuick, e) })
 	if err != nil {
@@ -43,6 +50,10 @@ func pair(t *testing.T, keep []string, msgs ...[]byte) {
 	if !reflect.DeepEqual(evQuick, evFull) {
 		t.Fatalf("events differ:\nquick %+v\nfull  %+v", evQuick, evFull)
 	}
+	if full.quickHits != 0 {
+		t.Fatalf("fullOnly tracker took the quick path %d times", full.quickHits)
+	}
+	return quick.quickHits
 }
 
 func packed(t testing.TB, m *mdns.Msg) []byte {

@@ -69,10 +69,15 @@ type Tracker struct {
 	msg mdns.Msg // reused for every message; nothing in it outlives Message
 	// fullOnly turns off the quick path (see quick.go); tests compare both.
 	fullOnly bool
-	pending  map[pendingKey]pendingQuery
-	fifo     []fifoEntry // fifo[head:] in arrival order
-	head     int
-	seq      uint64
+	// quickHits counts the messages the quick path took; tests check it
+	// fires. It is not part of Stats: both paths must report the same.
+	quickHits uint64
+	// rrs is the quick path's scratch space for a response's records.
+	rrs     []quickRR
+	pending map[pendingKey]pendingQuery
+	fifo    []fifoEntry // fifo[head:] in arrival order
+	head    int
+	seq     uint64
 
 	stats         Stats // scalar counters; the by-type maps are below
 	queriesByType map[uint16]uint64
