@@ -45,7 +45,9 @@ of customers and the alert thresholds come from the configuration (see
 "mxwatch config example"). Several files are read as one capture, merged
 in timestamp order. With --events the session, message, dns, finding and
 alert events are written as JSON Lines ("-" for standard output; the
-report then goes to standard error).
+report then goes to standard error). With --kafka (or kafka.brokers) every
+event is also published to Kafka, one topic per kind; when the brokers are
+unreachable events wait in a bounded spool on disk (kafka.spool_dir).
 
 A truncated or corrupt file ends the run: the summary of what was read is
 printed, the error says which file and where, and the exit code is 1.`,
@@ -53,7 +55,8 @@ printed, the error says which file and where, and the exit code is 1.`,
   mxwatch analyze --events events.jsonl mirror-*.pcap.gz
   tcpdump -w - -i eth1 port 25 or port 53 | mxwatch analyze --events - -
   mxwatch analyze --format markdown --config platform.yaml mirror.pcap > report.md
-  mxwatch analyze --mail-ports 25,465,587,2525 --format json capture.pcapng`,
+  mxwatch analyze --mail-ports 25,465,587,2525 --format json capture.pcapng
+  mxwatch analyze --kafka kafka1:9092,kafka2:9092 mirror.pcap`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return a.analyze(cmd.Context(), args)
@@ -64,6 +67,7 @@ printed, the error says which file and where, and the exit code is 1.`,
 	f.String("format", "text", "report format: text, markdown, json, or none")
 	f.Int("top", 10, "rows in each ranking of the report")
 	f.String("progress", "auto", "progress on standard error: auto (when it is a terminal), always, never")
+	f.StringSlice("kafka", nil, "publish events to these Kafka brokers (host:port, comma-separated; sets kafka.brokers)")
 	f.UintSlice("mail-ports", nil, "TCP ports of mail servers (default 25,465,587)")
 	f.StringVar(&a.cpuProfile, "cpuprofile", "", "write a Go CPU profile of the run to this file (for performance work)")
 	must(a.v.BindPFlag("analyze.events", f.Lookup("events")))
@@ -71,6 +75,7 @@ printed, the error says which file and where, and the exit code is 1.`,
 	must(a.v.BindPFlag("analyze.top", f.Lookup("top")))
 	must(a.v.BindPFlag("analyze.progress", f.Lookup("progress")))
 	must(a.v.BindPFlag("capture.mail_ports", f.Lookup("mail-ports")))
+	must(a.v.BindPFlag("kafka.brokers", f.Lookup("kafka")))
 	return cmd
 }
 
@@ -153,7 +158,16 @@ func (a *app) analyze(ctx context.Context, paths []string) error {
 		defer s.close()
 		alerts = s
 	}
+	var ks *kafkaSink
+	if len(cfg.Kafka.Brokers) > 0 {
+		if ks, err = a.startKafka(ctx, cfg); err != nil {
+			return err
+		}
+	}
 	out := func(ev event.Event) {
+		if ks != nil {
+			ks.publish(ev)
+		}
 		agg.Add(ev)
 		rep.Add(ev)
 		if al, ok := ev.(*event.Alert); ok {
@@ -197,7 +211,14 @@ func (a *app) analyze(ctx context.Context, paths []string) error {
 	if events != nil {
 		closeErr = events.Close()
 	}
-	summary := agg.Summary(append(stats.Counters(), det.Counters()...))
+	counters := append(stats.Counters(), det.Counters()...)
+	if ks != nil {
+		if err := ks.close(); err != nil {
+			a.logger.Warn("kafka: not everything was delivered; the rest stays in the spool and is sent by the next run", "err", err)
+		}
+		counters = append(counters, ks.counters()...)
+	}
+	summary := agg.Summary(counters)
 	if !stats.First.IsZero() { // the capture's time span, not only the events'
 		summary.First, summary.Last = stats.First, stats.Last
 	}

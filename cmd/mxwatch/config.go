@@ -35,6 +35,7 @@ type fileConfig struct {
 	Detect    detectConfig          `mapstructure:"detect"`
 	Alerts    alertsConfig          `mapstructure:"alerts"`
 	RBL       rblConfig             `mapstructure:"rbl"`
+	Kafka     kafkaConfig           `mapstructure:"kafka"`
 	Analyze   analyzeConfig         `mapstructure:"analyze"`
 }
 
@@ -147,6 +148,7 @@ func defaultFileConfig() fileConfig {
 		Detect:    defaultDetectConfig(),
 		Alerts:    defaultAlertsConfig(),
 		RBL:       defaultRBLConfig(),
+		Kafka:     defaultKafkaConfig(),
 		Analyze: analyzeConfig{
 			Events:   "",
 			Format:   "text",

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"runtime"
 	"runtime/debug"
+	"strings"
 
 	"github.com/spf13/cobra"
 )
@@ -54,12 +55,28 @@ func (a *app) configCommand() *cobra.Command {
 		},
 	}, &cobra.Command{
 		Use:     "show",
-		Short:   "Print the effective configuration (defaults, file, environment and flags merged)",
+		Short:   "Print the effective configuration (defaults, file, environment and flags merged; secrets masked)",
 		Example: "  MXWATCH_CAPTURE_TCP_MAX_FLOWS=5000 mxwatch config show",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return writeYAML(cmd.OutOrStdout(), a.v.AllSettings())
+			return writeYAML(cmd.OutOrStdout(), maskSecrets(a.v.AllSettings()))
 		},
 	})
 	return cfg
+}
+
+// maskSecrets replaces the values of keys that hold secrets (passwords)
+// with "*****" when they are set, so that the output can be shared.
+func maskSecrets(m map[string]any) map[string]any {
+	for k, v := range m {
+		switch x := v.(type) {
+		case map[string]any:
+			m[k] = maskSecrets(x)
+		case string:
+			if x != "" && (strings.Contains(k, "password") || strings.Contains(k, "secret")) {
+				m[k] = "*****"
+			}
+		}
+	}
+	return m
 }
