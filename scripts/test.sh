@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The whole test suite: vet, unit and end-to-end tests with the race
 # detector, and a short run of every fuzz target. It installs what it needs
-# from Debian when running as root (a C compiler for the race detector, and
-# prometheus-alertmanager, which the alert tests start on a loopback port)
+# from Debian when running as root (a C compiler for the race detector,
+# prometheus-alertmanager and clickhouse-server, which the tests start
+# themselves on free loopback ports with throw-away data directories)
 # and prints go test's summary. Exit status is non-zero when anything fails.
 #
 #   FUZZTIME=10s   time per fuzz target (0 skips fuzzing)
@@ -38,6 +39,12 @@ if ! command -v prometheus-alertmanager >/dev/null 2>&1 && [ ! -x /usr/bin/prome
   # The package starts a system service on install where an init system
   # runs; the tests start their own on a free port.
   command -v systemctl >/dev/null 2>&1 && systemctl stop prometheus-alertmanager >/dev/null 2>&1 || true
+fi
+
+if ! command -v clickhouse-server >/dev/null 2>&1; then
+  apt_install clickhouse-server ||
+    echo "WARNING: clickhouse-server is missing, so the ClickHouse tests are skipped (apt-get install clickhouse-server)"
+  command -v systemctl >/dev/null 2>&1 && systemctl stop clickhouse-server >/dev/null 2>&1 || true
 fi
 
 echo "== go vet"

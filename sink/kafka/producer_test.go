@@ -430,8 +430,11 @@ func TestOutageAndRecovery(t *testing.T) {
 	during := makeEvents(5, 20)
 	publishAll(t, p, during)
 	waitFor(t, "events spooled", func() bool { return p.Stats().Spooled == uint64(len(during)) })
-	if n := len(spoolFiles(t, cfg.SpoolDir)); n < 2 {
-		t.Errorf("%d spool segments, want several", n)
+	// How many segments depends on how the failed batch and the queue
+	// were cut when the broker went away; rotation itself is tested in
+	// spool_test.go.
+	if n := len(spoolFiles(t, cfg.SpoolDir)); n < 1 {
+		t.Errorf("%d spool segments, want at least one", n)
 	}
 
 	c2, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.Ports(port), seedTopics())
