@@ -27,16 +27,17 @@ var exampleConfig string
 // by an environment variable: MXWATCH_ + the key path in upper case with "."
 // as "_" (MXWATCH_CAPTURE_TCP_MAX_FLOWS=200000), and some by flags.
 type fileConfig struct {
-	Sensor    string                `mapstructure:"sensor"`
-	Log       logConfig             `mapstructure:"log"`
-	Capture   captureConfig         `mapstructure:"capture"`
-	Platform  detect.PlatformConfig `mapstructure:"platform"`
-	Inventory inventoryConfig       `mapstructure:"inventory"`
-	Detect    detectConfig          `mapstructure:"detect"`
-	Alerts    alertsConfig          `mapstructure:"alerts"`
-	RBL       rblConfig             `mapstructure:"rbl"`
-	Kafka     kafkaConfig           `mapstructure:"kafka"`
-	Analyze   analyzeConfig         `mapstructure:"analyze"`
+	Sensor     string                `mapstructure:"sensor"`
+	Log        logConfig             `mapstructure:"log"`
+	Capture    captureConfig         `mapstructure:"capture"`
+	Platform   detect.PlatformConfig `mapstructure:"platform"`
+	Inventory  inventoryConfig       `mapstructure:"inventory"`
+	Detect     detectConfig          `mapstructure:"detect"`
+	Alerts     alertsConfig          `mapstructure:"alerts"`
+	RBL        rblConfig             `mapstructure:"rbl"`
+	Kafka      kafkaConfig           `mapstructure:"kafka"`
+	ClickHouse clickhouseConfig      `mapstructure:"clickhouse"`
+	Analyze    analyzeConfig         `mapstructure:"analyze"`
 }
 
 type logConfig struct {
@@ -143,12 +144,13 @@ func defaultFileConfig() fileConfig {
 				Timeout:      c.Defrag.Timeout,
 			},
 		},
-		Platform:  detect.DefaultPlatformConfig(),
-		Inventory: inventoryConfig{ReloadInterval: 5 * time.Second},
-		Detect:    defaultDetectConfig(),
-		Alerts:    defaultAlertsConfig(),
-		RBL:       defaultRBLConfig(),
-		Kafka:     defaultKafkaConfig(),
+		Platform:   detect.DefaultPlatformConfig(),
+		Inventory:  inventoryConfig{ReloadInterval: 5 * time.Second},
+		Detect:     defaultDetectConfig(),
+		Alerts:     defaultAlertsConfig(),
+		RBL:        defaultRBLConfig(),
+		Kafka:      defaultKafkaConfig(),
+		ClickHouse: defaultClickHouseConfig(),
 		Analyze: analyzeConfig{
 			Events:   "",
 			Format:   "text",
