@@ -79,7 +79,7 @@ type platform struct {
 func compilePlatform(c PlatformConfig) (*platform, error) {
 	p := &platform{all: len(c.Networks) == 0, submission: make(map[uint16]bool), names: &nameMatcher{}}
 	for _, s := range c.Networks {
-		pfx, err := parsePrefix(s)
+		pfx, err := inventory.ParsePrefix(s)
 		if err != nil {
 			return nil, fmt.Errorf("platform.networks: %w", err)
 		}
@@ -88,7 +88,7 @@ func compilePlatform(c PlatformConfig) (*platform, error) {
 		}
 	}
 	for _, s := range c.Relays {
-		if pfx, err := parsePrefix(s); err == nil {
+		if pfx, err := inventory.ParsePrefix(s); err == nil {
 			if err := p.relays.Insert(pfx, struct{}{}); err != nil {
 				return nil, fmt.Errorf("platform.relays: %w", err)
 			}
@@ -125,7 +125,7 @@ func compilePlatform(c PlatformConfig) (*platform, error) {
 		if !ok {
 			return nil, fmt.Errorf("platform.egress: %q: want CIDR=ADDRESS, e.g. 10.20.0.0/16=203.0.113.10", s)
 		}
-		pfx, err := parsePrefix(strings.TrimSpace(from))
+		pfx, err := inventory.ParsePrefix(strings.TrimSpace(from))
 		if err != nil {
 			return nil, fmt.Errorf("platform.egress: %q: %w", s, err)
 		}
@@ -139,9 +139,6 @@ func compilePlatform(c PlatformConfig) (*platform, error) {
 	}
 	return p, nil
 }
-
-// parsePrefix parses a CIDR (host bits must be clear) or a single address.
-func parsePrefix(s string) (netip.Prefix, error) { return inventory.ParsePrefix(s) }
 
 func (p *platform) inside(a netip.Addr) bool {
 	if p.all {

@@ -83,7 +83,6 @@ type Conn struct {
 	dtx       *txn
 	bl        int64   // bytes of the current body line so far
 	pre       [2]byte // its first two bytes
-	bodyGap   bool    // the current body line follows a gap
 	chunkLeft int64
 	chunkLast bool
 	hdr       headerCollector

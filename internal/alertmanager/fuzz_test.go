@@ -40,7 +40,7 @@ func FuzzPayload(f *testing.F) {
 	f.Add("spike", "host", "192.0.2.10", "cust-4711", "gmail", "messages", "span-fra1", "summary", "php:/x.php", "gmail.com", "550 5.7.1 listed", int64(1715678700), int64(300), 120.0, 4.5)
 	f.Add("rejections", "", "", "", "", "", "", "", "", "", "", int64(0), int64(0), 0.0, 0.0)
 	f.Add("slow-drip\x00", " \t", "\xff\xfe", "\u202e", "a\r\nb", "é", "\u2028", strings.Repeat("x", 5000), "", " ", "\x7f", int64(-1<<40), int64(-5), math.NaN(), math.Inf(-1))
-	f.Add("Ünï", "egress", "203.0.113.5", "c", "g", "m", "s", "…", "a,b", "d", "r", int64(1<<40), int64(1<<62), 1e300, -0.0)
+	f.Add("Ünï", "egress", "203.0.113.5", "c", "g", "m", "s", "…", "a,b", "d", "r", int64(1<<40), int64(1<<62), 1e300, math.Copysign(0, -1))
 	f.Fuzz(func(t *testing.T, rule, scope, source, customer, group, metric, sensor, summary, script, domain, rejection string,
 		startUnix, windowSec int64, observed, baseline float64) {
 		start := time.Unix(startUnix%(1<<40), 0)
