@@ -37,6 +37,7 @@ type fileConfig struct {
 	RBL        rblConfig             `mapstructure:"rbl"`
 	Kafka      kafkaConfig           `mapstructure:"kafka"`
 	ClickHouse clickhouseConfig      `mapstructure:"clickhouse"`
+	Sink       sinkConfig            `mapstructure:"sink"`
 	Analyze    analyzeConfig         `mapstructure:"analyze"`
 }
 
@@ -151,6 +152,7 @@ func defaultFileConfig() fileConfig {
 		RBL:        defaultRBLConfig(),
 		Kafka:      defaultKafkaConfig(),
 		ClickHouse: defaultClickHouseConfig(),
+		Sink:       defaultSinkConfig(),
 		Analyze: analyzeConfig{
 			Events:   "",
 			Format:   "text",

@@ -25,6 +25,13 @@ func defaultClickHouseConfig() clickhouseConfig {
 	return clickhouseConfig{Addr: "127.0.0.1:9000", Database: "mxwatch", User: "default"}
 }
 
+// clickhouseConfig converts the clickhouse section.
+func (a *app) clickhouseConfig() clickhouse.Config {
+	c := a.cfg.ClickHouse
+	return clickhouse.Config{Addr: c.Addr, Database: c.Database, User: c.User, Password: c.Password,
+		Cluster: c.Cluster, RetentionDays: c.RetentionDays, Logger: a.logger}
+}
+
 func (a *app) migrateCommand() *cobra.Command {
 	var timeout time.Duration
 	cmd := &cobra.Command{
@@ -43,8 +50,7 @@ with Distributed tables over them.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			c := a.cfg.ClickHouse
-			cfg := clickhouse.Config{Addr: c.Addr, Database: c.Database, User: c.User, Password: c.Password,
-				Cluster: c.Cluster, RetentionDays: c.RetentionDays, Logger: a.logger}
+			cfg := a.clickhouseConfig()
 			conn, err := clickhouse.Dial(cfg)
 			if err != nil {
 				return &exitError{exitUsage, fmt.Errorf("configuration: %w", err)}

@@ -154,7 +154,7 @@ func NewProducer(ctx context.Context, cfg Config, logger *slog.Logger) (*Produce
 		p.sp = sp
 		p.spoolMode = !sp.empty()
 	}
-	switch err := p.ensureTopics(ctx); {
+	switch err := ensureTopics(ctx, cfg, cfg.Topics(), p.log); {
 	case err == nil:
 		p.topicsChecked = true
 	case errors.Is(err, ErrMissingTopics) || errors.Is(err, ErrConfig):
@@ -422,7 +422,7 @@ func (p *Producer) next() (batch []record, fromSpool bool, off int64, ok bool) {
 // when the producer is stopping.
 func (p *Producer) checkTopics() bool {
 	ctx, cancel := context.WithTimeout(p.ctx, 2*p.cfg.DialTimeout)
-	err := p.ensureTopics(ctx)
+	err := ensureTopics(ctx, p.cfg, p.cfg.Topics(), p.log)
 	cancel()
 	if err == nil {
 		p.topicsChecked = true
@@ -481,7 +481,7 @@ func (p *Producer) persist(pending []record, fromSpool bool) {
 
 func (p *Producer) send(recs []record) error {
 	if !p.topicsChecked {
-		if err := p.ensureTopics(p.ctx); err != nil {
+		if err := ensureTopics(p.ctx, p.cfg, p.cfg.Topics(), p.log); err != nil {
 			return err
 		}
 		p.topicsChecked = true
@@ -496,16 +496,15 @@ func (p *Producer) send(recs []record) error {
 	return nil
 }
 
-// ensureTopics finds the topics that do not exist and creates them
+// ensureTopics finds which of topics do not exist and creates them
 // (Config.CreateTopics) on the controller, or reports them.
-func (p *Producer) ensureTopics(ctx context.Context) error {
-	topics := p.cfg.Topics()
-	// A transport of its own: the writer's would cache the metadata that
+func ensureTopics(ctx context.Context, cfg Config, topics []string, log *slog.Logger) error {
+	// A transport of its own: a writer's would cache the metadata that
 	// says the topics are missing.
-	mech, _ := p.cfg.mechanism()
-	tr := &kafkago.Transport{DialTimeout: p.cfg.DialTimeout, ClientID: "mxwatch", TLS: p.cfg.TLS, SASL: mech}
+	mech, _ := cfg.mechanism()
+	tr := &kafkago.Transport{DialTimeout: cfg.DialTimeout, ClientID: "mxwatch", TLS: cfg.TLS, SASL: mech}
 	defer tr.CloseIdleConnections()
-	cl := &kafkago.Client{Addr: kafkago.TCP(p.cfg.Brokers...), Transport: tr, Timeout: 2 * p.cfg.DialTimeout}
+	cl := &kafkago.Client{Addr: kafkago.TCP(cfg.Brokers...), Transport: tr, Timeout: 2 * cfg.DialTimeout}
 	md, err := cl.Metadata(ctx, &kafkago.MetadataRequest{Topics: topics})
 	if err != nil {
 		return fmt.Errorf("kafka: metadata: %w", err)
@@ -525,16 +524,16 @@ func (p *Producer) ensureTopics(ctx context.Context) error {
 	if len(missing) == 0 {
 		return nil
 	}
-	if !p.cfg.CreateTopics {
+	if !cfg.CreateTopics {
 		return fmt.Errorf("kafka: %w: %v (enable topic creation or create them)", ErrMissingTopics, missing)
 	}
-	return p.createTopics(ctx, missing)
+	return createTopics(ctx, cfg, missing, log)
 }
 
-func (p *Producer) createTopics(ctx context.Context, topics []string) error {
-	mech, _ := p.cfg.mechanism()
-	d := &kafkago.Dialer{Timeout: p.cfg.DialTimeout, TLS: p.cfg.TLS, SASLMechanism: mech, ClientID: "mxwatch"}
-	conn, err := d.DialContext(ctx, "tcp", p.cfg.Brokers[0])
+func createTopics(ctx context.Context, cfg Config, topics []string, log *slog.Logger) error {
+	mech, _ := cfg.mechanism()
+	d := &kafkago.Dialer{Timeout: cfg.DialTimeout, TLS: cfg.TLS, SASLMechanism: mech, ClientID: "mxwatch"}
+	conn, err := d.DialContext(ctx, "tcp", cfg.Brokers[0])
 	if err != nil {
 		return fmt.Errorf("kafka: create topics: %w", err)
 	}
@@ -553,11 +552,11 @@ func (p *Producer) createTopics(ctx context.Context, topics []string) error {
 	}
 	cfgs := make([]kafkago.TopicConfig, len(topics))
 	for i, t := range topics {
-		cfgs[i] = kafkago.TopicConfig{Topic: t, NumPartitions: p.cfg.Partitions, ReplicationFactor: p.cfg.ReplicationFactor}
+		cfgs[i] = kafkago.TopicConfig{Topic: t, NumPartitions: cfg.Partitions, ReplicationFactor: cfg.ReplicationFactor}
 	}
 	if err := cc.CreateTopics(cfgs...); err != nil && !errors.Is(err, kafkago.TopicAlreadyExists) {
 		return fmt.Errorf("kafka: create topics %v: %w", topics, err)
 	}
-	p.log.Info("created topics", "topics", topics)
+	log.Info("created topics", "topics", topics)
 	return nil
 }
