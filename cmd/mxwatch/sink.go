@@ -225,7 +225,7 @@ func total(m map[event.Kind]uint64) uint64 {
 
 func sinkAttrs(st ingest.Stats, cs kafka.ConsumerStats, ws clickhouse.Stats) []any {
 	return []any{
-		"stored", total(st.Stored),
+		"fetched", st.Fetched, "stored", total(st.Stored),
 		"sessions", st.Stored[event.KindSession], "messages", st.Stored[event.KindMessage],
 		"dns", st.Stored[event.KindDNS], "findings", st.Stored[event.KindFinding], "alerts", st.Stored[event.KindAlert],
 		"batches", st.Batches, "dead_lettered", st.DeadLettered,

@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -34,29 +35,54 @@ import (
 // clickhouse-server started on free loopback ports. What analyze computed
 // in memory (its JSON report) must equal what ClickHouse holds, exactly.
 
-// Helper-process mode: the SIGKILL test runs this test binary as `mxwatch
-// sink` with a hook that blocks between storing a batch and committing
-// it, so that the kill lands mid-batch.
+// Helper-process mode: some tests run this test binary as `mxwatch
+// sink`, a real process that gets real signals. With a marker file, a
+// hook blocks between storing a batch and committing it, so that a
+// SIGKILL lands mid-batch.
 const (
-	helperEnv     = "MXWATCH_TEST_SINK_HELPER" // marker file to create when blocked
 	helperArgsEnv = "MXWATCH_TEST_SINK_ARGS"   // arguments, separated by \x1f
+	helperEnv     = "MXWATCH_TEST_SINK_HELPER" // marker file to create when blocked
 	helperBatch   = 3                          // block before committing this batch
 )
 
 func TestMain(m *testing.M) {
-	if marker := os.Getenv(helperEnv); marker != "" {
-		var n atomic.Int32
-		testHookBeforeCommit = func() {
-			if n.Add(1) == helperBatch {
-				if err := os.WriteFile(marker, []byte("stored, not committed\n"), 0o600); err != nil {
-					fmt.Fprintln(os.Stderr, err)
+	if args := os.Getenv(helperArgsEnv); args != "" {
+		if marker := os.Getenv(helperEnv); marker != "" {
+			var n atomic.Int32
+			testHookBeforeCommit = func() {
+				if n.Add(1) == helperBatch {
+					if err := os.WriteFile(marker, []byte("stored, not committed\n"), 0o600); err != nil {
+						fmt.Fprintln(os.Stderr, err)
+					}
+					select {} // wait for SIGKILL
 				}
-				select {} // wait for SIGKILL
 			}
 		}
-		os.Exit(run(context.Background(), strings.Split(os.Getenv(helperArgsEnv), "\x1f"), os.Stdout, os.Stderr))
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		code := run(ctx, strings.Split(args, "\x1f"), os.Stdout, os.Stderr)
+		stop()
+		os.Exit(code)
 	}
 	os.Exit(m.Run())
+}
+
+// sinkProcess starts `mxwatch sink args...` as a process of its own.
+func sinkProcess(t *testing.T, env []string, args ...string) (*exec.Cmd, *syncBuffer) {
+	t.Helper()
+	cmd := exec.Command(os.Args[0])
+	cmd.Env = append(append(os.Environ(), env...), helperArgsEnv+"="+strings.Join(append([]string{"sink"}, args...), "\x1f"))
+	var log syncBuffer
+	cmd.Stderr = &log
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			_ = cmd.Process.Kill()
+			_ = cmd.Wait()
+		}
+	})
+	return cmd, &log
 }
 
 // expect is what analyze reported, as counters that add up over runs:
@@ -564,14 +590,7 @@ func TestSinkKilledMidBatch(t *testing.T) {
 	want.add(p.analyze("classes", "../../testdata/classes.pcap"))
 
 	marker := filepath.Join(t.TempDir(), "blocked")
-	cmd := exec.Command(os.Args[0])
-	cmd.Env = append(os.Environ(), helperEnv+"="+marker, helperArgsEnv+"="+strings.Join(
-		[]string{"sink", "--config", "/dev/null", "--kafka", strings.Join(p.brokers, ",")}, "\x1f"))
-	var helperLog syncBuffer
-	cmd.Stderr = &helperLog
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
+	cmd, helperLog := sinkProcess(t, []string{helperEnv + "=" + marker}, "--config", "/dev/null", "--kafka", strings.Join(p.brokers, ","))
 	deadline := time.Now().Add(time.Minute)
 	for {
 		if _, err := os.Stat(marker); err == nil {
@@ -585,10 +604,11 @@ func TestSinkKilledMidBatch(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	before := p.stored().totals
-	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
+	err := cmd.Process.Signal(syscall.SIGKILL)
+	if err != nil {
 		t.Fatal(err)
 	}
-	err := cmd.Wait()
+	err = cmd.Wait()
 	if ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); !ok || !ws.Signaled() || ws.Signal() != syscall.SIGKILL {
 		t.Fatalf("helper ended with %v, not SIGKILL", err)
 	}
@@ -615,12 +635,64 @@ func TestSinkKilledMidBatch(t *testing.T) {
 	events := func(m map[string]uint64) uint64 {
 		return m["sessions"] + m["messages"] + m["dns_answers"] + m["findings"] + m["alerts"]
 	}
-	var again uint64
-	if _, after, ok := strings.Cut(r.stderr.String(), `msg="sink stopped" stored=`); ok {
-		again, _ = strconv.ParseUint(strings.Fields(after)[0], 10, 64)
-	}
+	again := logField(r.stderr.String(), "sink stopped", "stored")
+	t.Logf("after the restart the sink stored %d events; %d were there before; %d distinct", again, events(before), events(want.totals))
 	if again+events(before) <= events(want.totals) {
 		t.Errorf("second sink stored %d, %d were there before, %d distinct: no re-delivery seen", again, events(before), events(want.totals))
+	}
+}
+
+// logField returns the number in field=N of the last log line with
+// msg="what".
+func logField(log, what, field string) uint64 {
+	var n uint64
+	for _, line := range strings.Split(log, "\n") {
+		if !strings.Contains(line, `msg="`+what+`"`) {
+			continue
+		}
+		for _, f := range strings.Fields(line) {
+			if v, ok := strings.CutPrefix(f, field+"="); ok {
+				n, _ = strconv.ParseUint(v, 10, 64)
+			}
+		}
+	}
+	return n
+}
+
+// TestSinkSIGTERM: a sink process holding a batch that is not full gets
+// SIGTERM; it stores and commits the batch and exits 0. Its brokers come
+// from the environment (MXWATCH_KAFKA_BROKERS).
+func TestSinkSIGTERM(t *testing.T) {
+	p := newPipeline(t)
+	want := p.analyze("classes", "../../testdata/classes.pcap")
+	n := want.totals["sessions"] + want.totals["messages"] + want.totals["dns_answers"] + want.totals["findings"] + want.totals["alerts"]
+	cmd, log := sinkProcess(t, []string{
+		"MXWATCH_KAFKA_BROKERS=" + strings.Join(p.brokers, ","),
+		"MXWATCH_SINK_BATCH_SIZE=100000", "MXWATCH_SINK_BATCH_TIMEOUT=1h", "MXWATCH_SINK_STATS_INTERVAL=100ms",
+	}, "--config", "/dev/null")
+	fetched := fmt.Sprintf("fetched=%d stored=0", n)
+	deadline := time.Now().Add(time.Minute)
+	for !strings.Contains(log.String(), fetched) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the sink never held all %d events in one batch; log:\n%s", n, log.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if got := p.stored().totals["sessions"]; got != 0 {
+		t.Fatalf("%d sessions stored before the batch was full or timed out", got)
+	}
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("sink after SIGTERM: %v; log:\n%s", err, log.String())
+	}
+	p.check(want)
+	// The offsets were committed: the next sink of the group stores nothing.
+	r := p.startSink()
+	time.Sleep(2 * time.Second)
+	if code := r.stop(t); code != exitOK || !strings.Contains(r.stderr.String(), "stored=0") {
+		t.Errorf("next sink: exit %d, log:\n%s", code, r.stderr.String())
 	}
 }
 

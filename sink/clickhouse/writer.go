@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
@@ -43,16 +44,20 @@ const (
 )
 
 // Writer inserts events into the tables Migrate creates: one batch per
-// table per Insert call. It is not safe for concurrent use.
+// table per Insert call. Insert is not safe for concurrent use; Stats is.
 type Writer struct {
 	conn     driver.Conn
 	cfg      Config
 	features *Features
-	stats    Stats
+
+	mu    sync.Mutex // guards stats
+	stats Stats
 }
 
 // Stats returns a snapshot of the writer's counters.
 func (w *Writer) Stats() Stats {
+	w.mu.Lock()
+	defer w.mu.Unlock()
 	s := w.stats
 	s.Rows = make(map[string]uint64, len(w.stats.Rows))
 	for k, v := range w.stats.Rows {
@@ -130,19 +135,31 @@ func (w *Writer) Insert(ctx context.Context, events []event.Event) error {
 			return fmt.Errorf("clickhouse: writer: unsupported event %T", ev)
 		}
 	}
-	w.stats.Clamped += m.clamped
+	w.count(func(s *Stats) { s.Clamped += m.clamped })
 	for _, t := range tables {
 		if len(t.rows) == 0 {
 			continue
 		}
-		w.stats.Batches++
-		if err := w.send(ctx, t); err != nil {
-			w.stats.FailedBatches++
+		err := w.send(ctx, t)
+		w.count(func(s *Stats) {
+			s.Batches++
+			if err != nil {
+				s.FailedBatches++
+			} else {
+				s.Rows[t.name] += uint64(len(t.rows))
+			}
+		})
+		if err != nil {
 			return fmt.Errorf("clickhouse: insert into %s: %w", t.name, err)
 		}
-		w.stats.Rows[t.name] += uint64(len(t.rows))
 	}
 	return nil
+}
+
+func (w *Writer) count(f func(*Stats)) {
+	w.mu.Lock()
+	f(&w.stats)
+	w.mu.Unlock()
 }
 
 func (w *Writer) send(ctx context.Context, t *table) error {
