@@ -17,6 +17,8 @@ type ReportConfig struct {
 	// MaxSources bounds the hosts tracked one by one; findings of hosts
 	// beyond it still count in the totals.
 	MaxSources int
+	// SourcesTop is how many sources Report lists; zero means Top.
+	SourcesTop int
 }
 
 // DefaultReportConfig returns the defaults of `mxwatch analyze`.
@@ -135,19 +137,20 @@ type sourceAgg struct {
 // Reporter aggregates findings and alerts into a Report. Memory is
 // bounded by MaxSources and by the bounds on each finding.
 type Reporter struct {
-	cfg       ReportConfig
-	first     time.Time
-	last      time.Time
-	conns     uint64
-	msgs      uint64
-	byClass   map[event.Class]*classAgg
-	hostClass map[event.Class]int
-	sources   map[netip.Addr]*sourceAgg
-	untracked map[netip.Addr]struct{} // bounded like sources; beyond, only counted
-	overflow  int
-	lists     map[string]uint64
-	alerts    []AlertLine
-	alertsAll int
+	cfg        ReportConfig
+	first      time.Time
+	last       time.Time
+	conns      uint64
+	msgs       uint64
+	byClass    map[event.Class]*classAgg
+	hostClass  map[event.Class]int
+	sources    map[netip.Addr]*sourceAgg
+	untracked  map[netip.Addr]struct{} // bounded like sources; beyond, only counted
+	overflow   int
+	lists      map[string]uint64
+	alerts     []AlertLine
+	alertsAll  int
+	hostAlerts map[netip.Addr]int // bounded like sources
 }
 
 // NewReporter returns an empty Reporter.
@@ -161,6 +164,7 @@ func NewReporter(cfg ReportConfig) *Reporter {
 	return &Reporter{
 		cfg: cfg, byClass: make(map[event.Class]*classAgg), hostClass: make(map[event.Class]int),
 		sources: make(map[netip.Addr]*sourceAgg), untracked: make(map[netip.Addr]struct{}), lists: make(map[string]uint64),
+		hostAlerts: make(map[netip.Addr]int),
 	}
 }
 
@@ -174,10 +178,10 @@ func (r *Reporter) Add(ev event.Event) {
 		if len(r.alerts) < 1000 {
 			r.alerts = append(r.alerts, AlertLine{Time: e.Time, Severity: e.Severity, Rule: e.Rule, Summary: e.Summary})
 		}
-		if e.Host.IsValid() {
-			if s := r.sources[e.Host]; s != nil {
-				s.src.Alerts++
-			}
+		// Counted apart from the sources, so that an alert counts for its
+		// host whether it comes before or after the host's findings.
+		if h := e.Host.Unmap(); h.IsValid() && (len(r.hostAlerts) < r.cfg.MaxSources || r.hostAlerts[h] > 0) {
+			r.hostAlerts[h]++
 		}
 	}
 }
@@ -333,8 +337,9 @@ func (r *Reporter) Report() Report {
 	imp := Impact{Total: r.msgs}
 	customers := map[string]bool{}
 	impClass := map[event.Class]*ClassCount{}
-	for _, s := range r.sources {
+	for host, s := range r.sources {
 		src := s.src
+		src.Alerts = r.hostAlerts[host]
 		for _, c := range event.Classes {
 			if a := s.classes[c]; a != nil {
 				src.ByClass = append(src.ByClass, ClassCount{Class: c, Connections: a.conns, Messages: a.msgs})
@@ -385,8 +390,8 @@ func (r *Reporter) Report() Report {
 		}
 		return a.Host.Compare(b.Host)
 	})
-	if len(all) > r.cfg.Top {
-		all = all[:r.cfg.Top]
+	if n := cmp.Or(r.cfg.SourcesTop, r.cfg.Top); len(all) > n {
+		all = all[:n]
 	}
 	rep.Sources = all
 	imp.Customers = len(customers)

@@ -142,15 +142,15 @@ func TestMigrateInsertQuery(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := []string{"0001_events.sql", "0002_hourly.sql"}; strings.Join(applied, ",") != strings.Join(want, ",") {
+	if want := []string{"0001_events.sql", "0002_hourly.sql", "0003_delay_us.sql"}; strings.Join(applied, ",") != strings.Join(want, ",") {
 		t.Fatalf("applied %v, want %v", applied, want)
 	}
 	again, err := Migrate(ctx, conn, cfg)
 	if err != nil || len(again) != 0 {
 		t.Fatalf("second migrate: applied %v, err %v", again, err)
 	}
-	if n := count(t, conn, "SELECT count() FROM mx.schema_migrations"); n != 2 {
-		t.Fatalf("schema_migrations rows = %d, want 2", n)
+	if n := count(t, conn, "SELECT count() FROM mx.schema_migrations"); n != 3 {
+		t.Fatalf("schema_migrations rows = %d, want 3", n)
 	}
 	for _, tbl := range []string{"sessions", "messages", "dns_answers", "findings", "alerts",
 		"hourly_by_source", "hourly_by_group", "hourly_by_source_mv", "hourly_by_group_mv"} {

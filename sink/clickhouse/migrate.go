@@ -218,8 +218,10 @@ func render(name, src string, cfg Config, f Features) ([]string, error) {
 			}
 			return " ON CLUSTER " + cluster
 		},
-		"engine":    func(t string) string { return replicated("ReplacingMergeTree", t) },
-		"aggEngine": func(t string) string { return replicated("AggregatingMergeTree", t) },
+		"clustered":       func() bool { return cluster != "" },
+		"distributedName": func(t string) string { return db + "." + t },
+		"engine":          func(t string) string { return replicated("ReplacingMergeTree", t) },
+		"aggEngine":       func(t string) string { return replicated("AggregatingMergeTree", t) },
 		"distributed": func(t, key string) string {
 			if cluster == "" {
 				return ""

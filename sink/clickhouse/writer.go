@@ -35,7 +35,7 @@ const (
 		"qtype, rcode, tc, edns, matched, answer_names, answer_types, answer_ttls, answer_prefs, answer_hosts, " +
 		"answer_addrs, additional_names, additional_types, additional_ttls, additional_prefs, additional_hosts, additional_addrs"
 	findingCols = "id, sensor, start, end, client, client_port, server, server_port, vlans, class, confidence, reason, " +
-		"pair_by, pair_domain, pair_mx_host, pair_mx_pref, pair_lookup_time, pair_delay_ms, pair_resolver, " +
+		"pair_by, pair_domain, pair_mx_host, pair_mx_pref, pair_lookup_time, pair_delay_ms, pair_delay_us, pair_resolver, " +
 		"pair_lookup_client, pair_via, server_name, handshake, tls, auth, helo, customer, account, cluster, site, egress, " +
 		"scripts, message_id_hosts, relay_bypass, dest_group, sensitive, messages, accepted, rejected, tempfailed, " +
 		"recipients, rcpt_domains, bl_signatures, bl_lists, bl_types, bl_reasons, bl_codes, bl_enhanced, bl_cmds, bl_texts"
@@ -356,7 +356,7 @@ func (m *mapper) findingRow(x *event.Finding) []any {
 		x.ID, x.Sensor, m.ts(x.Start), m.ts(x.End),
 		m.addr(x.Client.Addr()), x.Client.Port(), m.addr(x.Server.Addr()), x.Server.Port(), vlans(x.VLANs),
 		string(x.Class), string(x.Confidence), x.Reason,
-		p.By, p.Domain, p.MXHost, p.MXPref, m.ts(p.LookupTime), p.Delay.Milliseconds(), plain(p.Resolver),
+		p.By, p.Domain, p.MXHost, p.MXPref, m.ts(p.LookupTime), p.Delay.Milliseconds(), p.Delay.Microseconds(), plain(p.Resolver),
 		plain(p.LookupClient), p.Via, x.ServerName, string(x.Handshake), string(x.TLS), b8(x.Auth), x.Helo,
 		x.Customer, x.Account, x.Cluster, x.Site, plain(x.Egress),
 		strs(x.Scripts), strs(x.MessageIDHosts), b8(x.RelayBypass), x.Group, b8(x.Sensitive),
