@@ -123,6 +123,9 @@ type Stats struct {
 	Lag int64
 	// LastStored is when the last batch was stored (wall clock).
 	LastStored time.Time
+	// Retrying is true while a batch waits to be stored or dead-lettered
+	// after a failure.
+	Retrying bool
 }
 
 // Ingester runs the loop. Create it with New; Stats is safe to call while
@@ -292,11 +295,12 @@ func (in *Ingester) retry(ctx context.Context, what string, f func() error, fail
 		err := f()
 		if err == nil {
 			if attempt > 1 {
+				in.count(func(s *Stats) { s.Retrying = false })
 				in.log.Info(what+" succeeded after retries", "attempts", attempt)
 			}
 			return nil
 		}
-		in.count(func(*Stats) { *failures++ })
+		in.count(func(s *Stats) { *failures++; s.Retrying = true })
 		if ctx.Err() != nil {
 			return fmt.Errorf("%s: %w", what, err)
 		}
