@@ -3,7 +3,8 @@
 # detector, and a short run of every fuzz target. It installs what it needs
 # from Debian when running as root (a C compiler for the race detector,
 # prometheus-alertmanager and clickhouse-server, which the tests start
-# themselves on free loopback ports with throw-away data directories)
+# themselves on free loopback ports with throw-away data directories,
+# and promtool from prometheus to check the alert rules)
 # and prints go test's summary. Exit status is non-zero when anything fails.
 #
 #   FUZZTIME=10s   time per fuzz target (0 skips fuzzing)
@@ -39,6 +40,12 @@ if ! command -v prometheus-alertmanager >/dev/null 2>&1 && [ ! -x /usr/bin/prome
   # The package starts a system service on install where an init system
   # runs; the tests start their own on a free port.
   command -v systemctl >/dev/null 2>&1 && systemctl stop prometheus-alertmanager >/dev/null 2>&1 || true
+fi
+
+if ! command -v promtool >/dev/null 2>&1; then
+  apt_install prometheus ||
+    echo "WARNING: promtool is missing, so the Prometheus rules are not checked (apt-get install prometheus)"
+  command -v systemctl >/dev/null 2>&1 && systemctl stop prometheus >/dev/null 2>&1 || true
 fi
 
 if ! command -v clickhouse-server >/dev/null 2>&1; then
