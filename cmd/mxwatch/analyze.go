@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"runtime/pprof"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -49,6 +50,10 @@ report then goes to standard error). With --kafka (or kafka.brokers) every
 event is also published to Kafka, one topic per kind; when the brokers are
 unreachable events wait in a bounded spool on disk (kafka.spool_dir).
 
+With --report impact or --report enforcement, the output is that rollout
+report instead (see "mxwatch report --help"; --format may then also be csv
+or html), computed exactly as "mxwatch report" computes it from ClickHouse.
+
 A truncated or corrupt file ends the run: the summary of what was read is
 printed, the error says which file and where, and the exit code is 1.`,
 		Example: `  mxwatch analyze testdata/direct-to-mx.pcap
@@ -56,15 +61,19 @@ printed, the error says which file and where, and the exit code is 1.`,
   tcpdump -w - -i eth1 port 25 or port 53 | mxwatch analyze --events - -
   mxwatch analyze --format markdown --config platform.yaml mirror.pcap > report.md
   mxwatch analyze --mail-ports 25,465,587,2525 --format json capture.pcapng
-  mxwatch analyze --kafka kafka1:9092,kafka2:9092 mirror.pcap`,
+  mxwatch analyze --kafka kafka1:9092,kafka2:9092 mirror.pcap
+  mxwatch analyze --report impact --format html mirror-*.pcap.gz > impact.html
+  mxwatch analyze --report enforcement --at 2026-03-01 --before 7d --after 7d week1.pcap week2.pcap`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return a.analyze(cmd.Context(), args)
 		},
 	}
 	f := cmd.Flags()
+	f.StringVar(&a.report, "report", "", "instead of the summary, write the rollout report: impact or enforcement (as 'mxwatch report' does from ClickHouse)")
+	a.rollout.addWindow(f, true, true)
 	f.StringP("events", "e", "", `write events as JSON Lines to this file ("-" for standard output)`)
-	f.String("format", "text", "report format: text, markdown, json, or none")
+	f.String("format", "text", "report format: text, markdown, json, or none (with --report also csv and html)")
 	f.Int("top", 10, "rows in each ranking of the report")
 	f.String("progress", "auto", "progress on standard error: auto (when it is a terminal), always, never")
 	f.StringSlice("kafka", nil, "publish events to these Kafka brokers (host:port, comma-separated; sets kafka.brokers)")
@@ -88,13 +97,28 @@ type progress struct {
 
 func (a *app) analyze(ctx context.Context, paths []string) error {
 	cfg := a.cfg
-	switch cfg.Analyze.Format {
-	case "text", "markdown", "json", "none":
-	default:
-		return &exitError{exitUsage, fmt.Errorf("--format: %q is not text, markdown, json or none", cfg.Analyze.Format)}
+	var roll rollout
+	if a.report != "" {
+		a.rollout.format, a.rollout.top = cfg.Analyze.Format, cfg.Analyze.Top
+		if a.rollout.format != "none" {
+			var err error
+			if roll, err = a.rollout.newRollout(a.report, detect.DefaultReportConfig().MaxSources); err != nil {
+				return &exitError{exitUsage, err}
+			}
+		}
+	} else {
+		switch cfg.Analyze.Format {
+		case "text", "markdown", "json", "none":
+		default:
+			return &exitError{exitUsage, fmt.Errorf("--format: %q is not text, markdown, json or none (csv and html are for --report)", cfg.Analyze.Format)}
+		}
 	}
 	if cfg.Sensor == "" {
 		cfg.Sensor, _ = os.Hostname()
+	}
+	priv, err := cfg.privacyFilter()
+	if err != nil {
+		return &exitError{exitUsage, fmt.Errorf("configuration: %w", err)}
 	}
 	ccfg := cfg.captureConfig()
 	if err := ccfg.Validate(); err != nil {
@@ -170,6 +194,9 @@ func (a *app) analyze(ctx context.Context, paths []string) error {
 		}
 		agg.Add(ev)
 		rep.Add(ev)
+		if roll != nil {
+			roll.Add(ev)
+		}
 		if al, ok := ev.(*event.Alert); ok {
 			alerts.send(al)
 		}
@@ -178,6 +205,9 @@ func (a *app) analyze(ctx context.Context, paths []string) error {
 		}
 	}
 	engine, err := capture.NewEngine(ccfg, func(ev event.Event) {
+		// Personal data is rewritten before anything sees the event;
+		// the detector's findings and alerts derive from rewritten data.
+		priv.Apply(ev)
 		out(ev)
 		det.Add(ev, out)
 	})
@@ -212,6 +242,11 @@ func (a *app) analyze(ctx context.Context, paths []string) error {
 		closeErr = events.Close()
 	}
 	counters := append(stats.Counters(), det.Counters()...)
+	if priv.Active() {
+		ps := priv.Stats()
+		counters = append(counters, event.Counter{Stage: "privacy", Name: "hashed", Count: ps.Hashed},
+			event.Counter{Stage: "privacy", Name: "dropped", Count: ps.Dropped})
+	}
 	if ks != nil {
 		if err := ks.close(); err != nil {
 			a.logger.Warn("kafka: not everything was delivered; the rest stays in the spool and is sent by the next run", "err", err)
@@ -224,7 +259,15 @@ func (a *app) analyze(ctx context.Context, paths []string) error {
 	}
 	report := rep.Report()
 	var err2 error
-	switch cfg.Analyze.Format {
+	format := cfg.Analyze.Format
+	if a.report != "" {
+		format = "none"
+		if roll != nil {
+			err2 = roll.write(summaryOut, cfg.Analyze.Format, dashboards.RenderOptions{
+				Generated: time.Now().UTC().Truncate(time.Second), Source: "captures: " + strings.Join(paths, ", ")})
+		}
+	}
+	switch format {
 	case "text", "markdown":
 		if cfg.Analyze.Format == "markdown" {
 			_, err2 = fmt.Fprintf(summaryOut, "# mxwatch analyze\n\n```\n")

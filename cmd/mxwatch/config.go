@@ -38,6 +38,8 @@ type fileConfig struct {
 	Kafka      kafkaConfig           `mapstructure:"kafka"`
 	ClickHouse clickhouseConfig      `mapstructure:"clickhouse"`
 	Sink       sinkConfig            `mapstructure:"sink"`
+	Privacy    privacyConfig         `mapstructure:"privacy"`
+	Metrics    metricsConfig         `mapstructure:"metrics"`
 	Analyze    analyzeConfig         `mapstructure:"analyze"`
 }
 
@@ -153,6 +155,8 @@ func defaultFileConfig() fileConfig {
 		Kafka:      defaultKafkaConfig(),
 		ClickHouse: defaultClickHouseConfig(),
 		Sink:       defaultSinkConfig(),
+		Privacy:    privacyConfig{Recipients: "keep", Subjects: "keep"},
+		Metrics:    metricsConfig{},
 		Analyze: analyzeConfig{
 			Events:   "",
 			Format:   "text",

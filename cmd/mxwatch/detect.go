@@ -87,7 +87,7 @@ func (f *fileConfig) detectorConfig() detect.Config {
 // resolvePaths makes the file names of the configuration that are
 // relative relative to dir, the directory of the configuration file.
 func (f *fileConfig) resolvePaths(dir string) {
-	for _, p := range []*string{&f.Inventory.File, &f.Detect.Signatures, &f.Detect.Groups} {
+	for _, p := range []*string{&f.Inventory.File, &f.Detect.Signatures, &f.Detect.Groups, &f.Privacy.HMACKeyFile, &f.Metrics.BearerTokenFile} {
 		if *p != "" && !filepath.IsAbs(*p) {
 			*p = filepath.Join(dir, *p)
 		}

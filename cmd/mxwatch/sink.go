@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/mxwatch/mxwatch/event"
+	"github.com/mxwatch/mxwatch/internal/telemetry"
 	"github.com/mxwatch/mxwatch/sink/clickhouse"
 	"github.com/mxwatch/mxwatch/sink/ingest"
 	"github.com/mxwatch/mxwatch/sink/kafka"
@@ -169,6 +170,29 @@ func (a *app) runSink(ctx context.Context) error {
 		RetryMin: s.RetryMin, RetryMax: s.RetryMax, ShutdownTimeout: s.ShutdownTimeout,
 		Logger: a.logger,
 	})
+	stages := telemetry.NewStages()
+	stages.Add(func() []event.Counter { return sinkCounters(in.Stats(), cons.Stats(), w.Stats()) })
+	stopTelemetry, err := a.startTelemetry(stages, func() error {
+		if in.Stats().Retrying {
+			return errors.New("retrying a batch: ClickHouse or the dead-letter topic fails")
+		}
+		return nil
+	}, func(s *telemetry.Server) {
+		s.GaugeFunc("mxwatch_sink_lag_messages", "Messages behind the high-water marks of the partitions this sink reads.",
+			func() float64 { return float64(in.Stats().Lag) })
+		s.GaugeFunc("mxwatch_sink_last_stored_timestamp_seconds", "When the last batch was stored (Unix time; 0: none yet).",
+			func() float64 {
+				if t := in.Stats().LastStored; !t.IsZero() {
+					return float64(t.UnixNano()) / 1e9
+				}
+				return 0
+			})
+	})
+	if err != nil {
+		_ = cons.Close()
+		return err
+	}
+	defer stopTelemetry()
 	a.logger.Info("sink started", "brokers", cc.Brokers, "group", cc.GroupID, "topics", strings.Join(cc.Topics(), ","),
 		"dead_letter", cons.DeadLetterTopic(), "clickhouse", c.Addr, "database", c.Database, "batch_size", s.BatchSize)
 
@@ -213,6 +237,26 @@ func (a *app) runSink(ctx context.Context) error {
 		a.logger.Warn("closing the consumer", "err", closeErr)
 	}
 	return nil
+}
+
+// sinkCounters exports the sink's counters as stage counters (metrics).
+func sinkCounters(st ingest.Stats, cs kafka.ConsumerStats, ws clickhouse.Stats) []event.Counter {
+	out := []event.Counter{
+		{Stage: "sink", Name: "fetched", Count: st.Fetched},
+		{Stage: "sink", Name: "batches", Count: st.Batches},
+		{Stage: "sink", Name: "committed", Count: st.Committed},
+		{Stage: "sink", Name: "insert_errors", Count: st.InsertErrors},
+		{Stage: "sink", Name: "commit_errors", Count: st.CommitErrors},
+		{Stage: "sink", Name: "dead_lettered", Count: st.DeadLettered, Drop: true},
+		{Stage: "sink", Name: "dead_letter_errors", Count: st.DeadLetterErrors},
+		{Stage: "sink", Name: "rebalances", Count: uint64(max(cs.Rebalances, 0))},
+		{Stage: "clickhouse", Name: "clamped_values", Count: ws.Clamped},
+		{Stage: "clickhouse", Name: "failed_batches", Count: ws.FailedBatches},
+	}
+	for _, k := range []event.Kind{event.KindSession, event.KindMessage, event.KindDNS, event.KindFinding, event.KindAlert} {
+		out = append(out, event.Counter{Stage: "sink", Name: "stored_" + string(k), Count: st.Stored[k]})
+	}
+	return out
 }
 
 func total(m map[event.Kind]uint64) uint64 {

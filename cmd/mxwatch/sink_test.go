@@ -5,12 +5,15 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"maps"
+	"net/http"
 	"net/netip"
 	"os"
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -524,8 +527,38 @@ func TestSinkEndToEnd(t *testing.T) {
 		t.Fatalf("generated input too small to mean anything: %v", want.totals)
 	}
 	t.Logf("analyze computed %v over %d per-source figures", want.totals, len(want.perSource))
+	t.Setenv("MXWATCH_METRICS_LISTEN", "127.0.0.1:0")
+	t.Setenv("MXWATCH_METRICS_BEARER_TOKEN", "t0ken")
 	r := p.startSink()
 	p.waitStored(want, r)
+	// The metrics endpoint agrees with ClickHouse.
+	m := regexp.MustCompile(`msg="serving metrics" component=telemetry addr=(\S+)`).FindStringSubmatch(r.stderr.String())
+	if m == nil {
+		t.Fatalf("no metrics address in the log:\n%s", r.stderr.String())
+	}
+	req, _ := http.NewRequest(http.MethodGet, "http://"+m[1]+"/metrics", nil)
+	req.Header.Set("Authorization", "Bearer t0ken")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{
+		fmt.Sprintf(`mxwatch_stage_events_total{drop="false",name="stored_session",stage="sink"} %d`, want.totals["sessions"]),
+		fmt.Sprintf(`mxwatch_stage_events_total{drop="false",name="stored_dns",stage="sink"} %d`, want.totals["dns_answers"]),
+		`mxwatch_stage_events_total{drop="true",name="dead_lettered",stage="sink"} 0`,
+		"mxwatch_sink_lag_messages 0",
+	} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("metrics lack %q:\n%s", want, body)
+		}
+	}
+	if resp, err := http.Get("http://" + m[1] + "/readyz"); err != nil || resp.StatusCode != http.StatusOK {
+		t.Errorf("readyz: %v %v", resp, err)
+	} else {
+		resp.Body.Close()
+	}
 	if code := r.stop(t); code != exitOK {
 		t.Fatalf("sink exit %d on shutdown; log:\n%s", code, r.stderr.String())
 	}

@@ -73,7 +73,7 @@ func maskSecrets(m map[string]any) map[string]any {
 		case map[string]any:
 			m[k] = maskSecrets(x)
 		case string:
-			if x != "" && (strings.Contains(k, "password") || strings.Contains(k, "secret")) {
+			if x != "" && (strings.Contains(k, "password") || strings.Contains(k, "secret") || k == "hmac_key" || k == "bearer_token") {
 				m[k] = "*****"
 			}
 		}
