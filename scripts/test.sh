@@ -4,7 +4,8 @@
 # from Debian when running as root (a C compiler for the race detector,
 # prometheus-alertmanager and clickhouse-server, which the tests start
 # themselves on free loopback ports with throw-away data directories,
-# and promtool from prometheus to check the alert rules)
+# promtool from prometheus to check the alert rules, and chromium to load
+# the HTML reports)
 # and prints go test's summary. Exit status is non-zero when anything fails.
 #
 #   FUZZTIME=10s   time per fuzz target (0 skips fuzzing)
@@ -46,6 +47,11 @@ if ! command -v promtool >/dev/null 2>&1; then
   apt_install prometheus ||
     echo "WARNING: promtool is missing, so the Prometheus rules are not checked (apt-get install prometheus)"
   command -v systemctl >/dev/null 2>&1 && systemctl stop prometheus >/dev/null 2>&1 || true
+fi
+
+if ! command -v chromium >/dev/null 2>&1 && ! command -v chromium-browser >/dev/null 2>&1; then
+  apt_install chromium ||
+    echo "WARNING: chromium is missing, so the HTML reports are not checked in a browser (apt-get install chromium)"
 fi
 
 if ! command -v clickhouse-server >/dev/null 2>&1; then
