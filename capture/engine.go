@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"net/netip"
+	"sync/atomic"
 	"time"
 
 	"github.com/mxwatch/mxwatch/capture/defrag"
@@ -28,6 +29,7 @@ const sweepInterval = time.Second
 type Engine struct {
 	cfg         Config
 	filter      Filter
+	snapshot    atomic.Pointer[Stats] // published by Run
 	frag        *defrag.Defragmenter
 	flows       *flowTable
 	dns         *dns.Tracker

@@ -16,10 +16,17 @@ type Frame struct {
 }
 
 // Source yields captured frames in capture order. Data returned by Next
-// is valid until the next call; Next returns io.EOF at the end.
+// is valid until the next call; Next returns io.EOF at the end. A live
+// source may return ErrIdle when no packet came for a while: Run then
+// hands the packets it holds to the engine at once and calls Next again,
+// so that events of a quiet link are not held back by batching.
 type Source interface {
 	Next() (Frame, error)
 }
+
+// ErrIdle is returned by a live Source's Next when no packet arrived
+// within its idle timeout; it is not an error.
+var ErrIdle = errors.New("capture: no packet yet")
 
 // Batch sizes of Run: a batch is handed over when it holds this many kept
 // packets or this many payload bytes.
@@ -38,6 +45,7 @@ type batch struct {
 	now      []time.Time // newest packet time before each packet
 	end      time.Time   // newest packet time when the batch was sent
 	arena    []byte
+	fstats   FilterStats // the filter's counters when the batch was sent
 }
 
 func (b *batch) reset() {
@@ -68,15 +76,49 @@ func (e *Engine) Run(ctx context.Context, src Source) error {
 		defer close(batches)
 		readErr = e.filterLoop(ctx, src, batches, free)
 	}()
+	var published time.Time
 	for b := range batches {
 		for i := range b.pkts {
 			e.Handle(&b.pkts[i], b.verdicts[i], b.ts[i], b.now[i])
 		}
 		e.Advance(b.end)
+		if now := time.Now(); now.Sub(published) >= snapshotEvery {
+			e.publish(b.fstats)
+			published = now
+		}
 		b.reset()
 		free <- b
 	}
 	return readErr
+}
+
+// snapshotEvery is how often (wall time) Run publishes the counters that
+// Snapshot returns.
+const snapshotEvery = 500 * time.Millisecond
+
+// publish stores a copy of the counters for Snapshot; it runs on the
+// engine's goroutine with the filter's counters as of the last batch.
+func (e *Engine) publish(f FilterStats) {
+	s := e.stats
+	s.Packets, s.Bytes, s.TimeBackwards, s.First, s.Last = f.Packets, f.Bytes, f.TimeBackwards, f.First, f.Last
+	for v := range s.Verdicts {
+		s.Verdicts[v].Packets += f.Verdicts[v].Packets
+		s.Verdicts[v].Bytes += f.Verdicts[v].Bytes
+	}
+	s.TCP = e.flows.snapshot()
+	s.Defrag = e.frag.Stats()
+	s.DNS = e.dns.Stats()
+	e.snapshot.Store(&s)
+}
+
+// Snapshot returns the counters as Run last published them (at most
+// snapshotEvery old while Run runs); it is safe to call at any time from
+// any goroutine, and returns zero Stats before the first batch.
+func (e *Engine) Snapshot() Stats {
+	if s := e.snapshot.Load(); s != nil {
+		return *s
+	}
+	return Stats{}
 }
 
 // filterLoop runs the filter over src and sends what it keeps in batches.
@@ -84,6 +126,7 @@ func (e *Engine) filterLoop(ctx context.Context, src Source, batches, free chan 
 	b := <-free
 	send := func() bool {
 		b.end = e.filter.stats.Last
+		b.fstats = e.filter.stats
 		batches <- b
 		select {
 		case b = <-free:
@@ -99,6 +142,12 @@ func (e *Engine) filterLoop(ctx context.Context, src Source, batches, free chan 
 			return fmt.Errorf("capture: %w", ctx.Err())
 		}
 		fr, err := src.Next()
+		if errors.Is(err, ErrIdle) {
+			if len(b.pkts) > 0 && !send() {
+				return fmt.Errorf("capture: %w", ctx.Err())
+			}
+			continue
+		}
 		if err != nil {
 			send()
 			if errors.Is(err, io.EOF) {

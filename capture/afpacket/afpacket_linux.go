@@ -42,11 +42,12 @@ const (
 // must not be called from more than one goroutine at a time; Close and
 // Stats may be called from any goroutine at any time.
 type Source struct {
-	iface     string
-	snapLen   int
-	blockSize int
-	numBlocks int
-	pollMs    int
+	iface      string
+	snapLen    int
+	blockSize  int
+	numBlocks  int
+	pollMs     int
+	returnIdle bool
 
 	fd     int
 	wakeFd int    // eventfd written by Close to wake a Next blocked in poll
@@ -84,13 +85,14 @@ func Open(cfg Config) (*Source, error) {
 	}
 	cfg = cfg.withDefaults()
 	s := &Source{
-		iface:     cfg.Interface,
-		snapLen:   cfg.SnapLen,
-		blockSize: cfg.BlockSize,
-		numBlocks: cfg.NumBlocks,
-		pollMs:    int(cfg.PollTimeout / time.Millisecond),
-		fd:        -1,
-		wakeFd:    -1,
+		iface:      cfg.Interface,
+		snapLen:    cfg.SnapLen,
+		blockSize:  cfg.BlockSize,
+		numBlocks:  cfg.NumBlocks,
+		pollMs:     int(cfg.PollTimeout / time.Millisecond),
+		returnIdle: cfg.ReturnIdle,
+		fd:         -1,
+		wakeFd:     -1,
 	}
 	if err := s.open(cfg); err != nil {
 		s.release()
@@ -233,8 +235,12 @@ func (s *Source) Next() (capture.Frame, error) {
 		}
 		if !s.inBlock {
 			if atomic.LoadUint32(s.status(s.block))&unix.TP_STATUS_USER == 0 {
-				if err := s.wait(); err != nil {
+				ready, err := s.wait()
+				if err != nil {
 					return capture.Frame{}, err
+				}
+				if !ready && s.returnIdle && !s.closed.Load() {
+					return capture.Frame{}, capture.ErrIdle
 				}
 				continue
 			}
@@ -303,17 +309,17 @@ func (s *Source) releaseBlock() {
 }
 
 // wait blocks in poll until the socket is readable, Close wakes it or the
-// poll timeout passes.
-func (s *Source) wait() error {
+// poll timeout passes; ready is false when the timeout passed.
+func (s *Source) wait() (ready bool, err error) {
 	fds := []unix.PollFd{
 		{Fd: int32(s.fd), Events: unix.POLLIN},
 		{Fd: int32(s.wakeFd), Events: unix.POLLIN},
 	}
-	_, err := unix.Poll(fds, s.pollMs)
+	n, err := unix.Poll(fds, s.pollMs)
 	if err != nil && !errors.Is(err, unix.EINTR) {
-		return opError(s.iface, "poll", err)
+		return false, opError(s.iface, "poll", err)
 	}
-	return nil
+	return n > 0 || err != nil, nil
 }
 
 // Close stops the Source: a Next blocked in poll returns io.EOF at once,

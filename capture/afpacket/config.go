@@ -121,6 +121,10 @@ type Config struct {
 	// PollTimeout is how long Next waits in poll at a time; default
 	// 100ms, at least 1ms. Close wakes Next at once regardless.
 	PollTimeout time.Duration
+	// ReturnIdle makes Next return capture.ErrIdle when a poll timeout
+	// passes without a packet (instead of waiting on), so that the
+	// caller can flush what it holds on a quiet link.
+	ReturnIdle bool
 }
 
 // withDefaults returns c with its zero fields set to their defaults.

@@ -40,6 +40,7 @@ type fileConfig struct {
 	Sink       sinkConfig            `mapstructure:"sink"`
 	Privacy    privacyConfig         `mapstructure:"privacy"`
 	Metrics    metricsConfig         `mapstructure:"metrics"`
+	Live       liveConfig            `mapstructure:"live"`
 	Analyze    analyzeConfig         `mapstructure:"analyze"`
 }
 
@@ -157,6 +158,7 @@ func defaultFileConfig() fileConfig {
 		Sink:       defaultSinkConfig(),
 		Privacy:    privacyConfig{Recipients: "keep", Subjects: "keep"},
 		Metrics:    metricsConfig{},
+		Live:       defaultLiveConfig(),
 		Analyze: analyzeConfig{
 			Events:   "",
 			Format:   "text",

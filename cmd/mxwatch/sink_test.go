@@ -49,6 +49,9 @@ const (
 )
 
 func TestMain(m *testing.M) {
+	if spec := os.Getenv(replayEnv); spec != "" {
+		os.Exit(replayHelper(spec))
+	}
 	if args := os.Getenv(helperArgsEnv); args != "" {
 		if marker := os.Getenv(helperEnv); marker != "" {
 			var n atomic.Int32

@@ -1,0 +1,461 @@
+package main
+
+import (
+	"container/heap"
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/mxwatch/mxwatch/capture"
+	"github.com/mxwatch/mxwatch/capture/afpacket"
+	"github.com/mxwatch/mxwatch/event"
+	"github.com/mxwatch/mxwatch/internal/telemetry"
+	"github.com/mxwatch/mxwatch/sink"
+)
+
+type liveConfig struct {
+	Interface    string        `mapstructure:"interface"`
+	Workers      int           `mapstructure:"workers"`
+	BlockSize    int           `mapstructure:"block_size"`
+	NumBlocks    int           `mapstructure:"num_blocks"`
+	BlockTimeout time.Duration `mapstructure:"block_timeout"`
+	Promiscuous  bool          `mapstructure:"promiscuous"`
+	FanoutGroup  int           `mapstructure:"fanout_group"`
+	Tunnels      bool          `mapstructure:"tunnels"`
+	Events       string        `mapstructure:"events"`
+	QueueSize    int           `mapstructure:"queue_size"`
+}
+
+func defaultLiveConfig() liveConfig {
+	return liveConfig{Workers: 1, BlockSize: afpacket.DefaultBlockSize, NumBlocks: afpacket.DefaultNumBlocks,
+		BlockTimeout: afpacket.DefaultBlockTimeout, Promiscuous: true, Tunnels: true, QueueSize: 10000}
+}
+
+func (a *app) captureCommand() *cobra.Command {
+	var iface, events string
+	var workers int
+	var brokers []string
+	cmd := &cobra.Command{
+		Use:   "capture",
+		Short: "Live sensor: capture mail and DNS on a mirror port (AF_PACKET) and detect direct-to-MX sending",
+		Long: `capture reads a network interface fed by a switch mirror port (SPAN/TAP)
+with AF_PACKET (a TPACKET_V3 ring per worker; several workers share the
+load through PACKET_FANOUT, each flow staying on one worker), keeps only
+mail and DNS in the kernel (a VLAN- and tunnel-aware BPF filter), and runs
+the same reassembly, parsing and detection as analyze. Events go to Kafka
+(kafka.brokers) and/or a JSON Lines file (live.events).
+
+The workers' events meet in one detector, so a host's MX lookup and its
+later port-25 connect are paired even when fanout put them on different
+workers (the lookup's flow and the connect's flow hash differently).
+
+Needs CAP_NET_RAW (and CAP_NET_ADMIN for promiscuous mode): run it as root
+or give the binary the capabilities (setcap cap_net_raw,cap_net_admin+ep).
+Kernel ring drops are counted (metrics stage "capture"). SIGHUP reloads the
+inventory; SIGINT or SIGTERM stops capturing, flushes the sessions in
+progress, delivers the events and exits 0.`,
+		Example: `  mxwatch capture -i eth1 --kafka kafka1:9092
+  mxwatch capture -i eth1 --workers 4 --events /var/lib/mxwatch/events.jsonl
+  MXWATCH_METRICS_LISTEN=127.0.0.1:9110 mxwatch capture -i eth1`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			f := cmd.Flags()
+			if f.Changed("interface") {
+				a.cfg.Live.Interface = iface
+			}
+			if f.Changed("workers") {
+				a.cfg.Live.Workers = workers
+			}
+			if f.Changed("events") {
+				a.cfg.Live.Events = events
+			}
+			if f.Changed("kafka") {
+				a.cfg.Kafka.Brokers = brokers
+			}
+			return a.runCapture(cmd.Context())
+		},
+	}
+	f := cmd.Flags()
+	f.StringVarP(&iface, "interface", "i", "", "network interface to capture on (overrides live.interface)")
+	f.IntVar(&workers, "workers", 0, "capture workers sharing the interface through fanout (overrides live.workers)")
+	f.StringVarP(&events, "events", "e", "", "also write events as JSON Lines to this file (overrides live.events)")
+	f.StringSliceVar(&brokers, "kafka", nil, "publish events to these Kafka brokers (overrides kafka.brokers)")
+	return cmd
+}
+
+// liveStats is what the capture loop shares with metrics and readiness.
+type liveStats struct {
+	events, queueFull, reorderOverflow atomic.Uint64
+	lastPacket                         atomic.Int64 // wall clock, Unix nanoseconds
+}
+
+func (a *app) runCapture(ctx context.Context) error {
+	cfg := a.cfg
+	lc := cfg.Live
+	switch {
+	case lc.Interface == "":
+		return &exitError{exitUsage, errors.New("configuration: no interface (-i IFACE or live.interface)")}
+	case lc.Workers < 1 || lc.Workers > 64:
+		return &exitError{exitUsage, fmt.Errorf("configuration: live.workers %d: want 1 to 64", lc.Workers)}
+	case lc.QueueSize < 1:
+		return &exitError{exitUsage, errors.New("configuration: live.queue_size must be positive")}
+	}
+	if cfg.Sensor == "" {
+		cfg.Sensor, _ = os.Hostname()
+	}
+	priv, err := cfg.privacyFilter()
+	if err != nil {
+		return &exitError{exitUsage, fmt.Errorf("configuration: %w", err)}
+	}
+	ccfg := cfg.captureConfig()
+	if err := ccfg.Validate(); err != nil {
+		return &exitError{exitUsage, fmt.Errorf("configuration: capture: %w", err)}
+	}
+	filter, err := afpacket.MailDNSFilter(append(append([]uint16(nil), ccfg.MailPorts...), ccfg.ImplicitTLSPorts...), ccfg.DNSPorts, lc.Tunnels)
+	if err != nil {
+		return &exitError{exitUsage, fmt.Errorf("configuration: %w", err)}
+	}
+	group := uint16(lc.FanoutGroup)
+	if group == 0 {
+		group = uint16(os.Getpid())
+	}
+	sources := make([]*afpacket.Source, 0, lc.Workers)
+	closeSources := func() {
+		for _, s := range sources {
+			_ = s.Close()
+		}
+	}
+	for i := 0; i < lc.Workers; i++ {
+		ac := afpacket.Config{Interface: lc.Interface, BlockSize: lc.BlockSize, NumBlocks: lc.NumBlocks, BlockTimeout: lc.BlockTimeout,
+			Promiscuous: lc.Promiscuous, Filter: filter, ReturnIdle: true, PollTimeout: 200 * time.Millisecond}
+		if lc.Workers > 1 {
+			ac.Fanout = &afpacket.Fanout{Group: group, Mode: afpacket.FanoutHash, Defrag: true}
+		}
+		s, err := afpacket.Open(ac)
+		if err != nil {
+			closeSources()
+			code := exitFailure
+			if errors.Is(err, afpacket.ErrInvalidConfig) {
+				code = exitUsage
+			}
+			return &exitError{code, err}
+		}
+		sources = append(sources, s)
+	}
+	// The sockets are open: nothing below needs privileges.
+	defer closeSources()
+
+	runCtx, stopRun := context.WithCancel(ctx)
+	defer stopRun()
+	det, err := a.newDetector(runCtx, cfg)
+	if err != nil {
+		return err
+	}
+	var jsonl *sink.JSONL
+	if lc.Events != "" {
+		if jsonl, err = sink.CreateJSONL(lc.Events); err != nil {
+			return &exitError{exitFailure, err}
+		}
+	}
+	var ks *kafkaSink
+	if len(cfg.Kafka.Brokers) > 0 {
+		if ks, err = a.startKafka(ctx, cfg); err != nil {
+			return err
+		}
+	}
+	var alerts alertSink = noAlerts{}
+	if cfg.Alerts.Alertmanager.URL != "" {
+		s, err := a.startAlertmanager(ctx, cfg)
+		if err != nil {
+			return err
+		}
+		defer s.close()
+		alerts = s
+	}
+	if jsonl == nil && ks == nil {
+		a.logger.Warn("events go nowhere: set kafka.brokers or live.events; only metrics and alerts are produced")
+	}
+
+	var st liveStats
+	engines := make([]*capture.Engine, len(sources))
+	queue := make(chan event.Event, lc.QueueSize)
+	for i := range sources {
+		eng, err := capture.NewEngine(ccfg, func(ev event.Event) {
+			st.events.Add(1)
+			select {
+			case queue <- ev:
+			default:
+				// The detector is behind: wait rather than lose the event;
+				// the kernel ring absorbs the pause and counts what it drops.
+				st.queueFull.Add(1)
+				queue <- ev
+			}
+		})
+		if err != nil {
+			return &exitError{exitUsage, err}
+		}
+		engines[i] = eng
+	}
+
+	// The detector is not safe for concurrent use: its goroutine publishes
+	// its counters for the metrics.
+	var detCounters atomic.Pointer[[]event.Counter]
+	stages := telemetry.NewStages()
+	stages.Add(func() []event.Counter {
+		var out []event.Counter
+		for _, s := range sources {
+			ks, _ := s.Stats()
+			out = append(out,
+				event.Counter{Stage: "capture", Name: "ring_packets", Count: ks.Packets},
+				event.Counter{Stage: "capture", Name: "kernel_drops", Count: ks.Drops, Drop: true},
+				event.Counter{Stage: "capture", Name: "freeze_queue", Count: ks.FreezeQueue},
+				event.Counter{Stage: "capture", Name: "bad_frames", Count: ks.BadFrames, Drop: true})
+		}
+		for _, e := range engines {
+			snap := e.Snapshot()
+			out = append(out, snap.Counters()...)
+		}
+		if c := detCounters.Load(); c != nil {
+			out = append(out, *c...)
+		}
+		out = append(out, event.Counter{Stage: "live", Name: "events", Count: st.events.Load()},
+			event.Counter{Stage: "live", Name: "queue_full_waits", Count: st.queueFull.Load()},
+			event.Counter{Stage: "live", Name: "reorder_overflow", Count: st.reorderOverflow.Load(), Drop: true})
+		if ks != nil {
+			out = append(out, ks.counters()...)
+		}
+		return out
+	})
+	started := time.Now()
+	stopTelemetry, err := a.startTelemetry(stages, func() error {
+		last := st.lastPacket.Load()
+		if last == 0 && time.Since(started) > time.Minute || last != 0 && time.Since(time.Unix(0, last)) > time.Minute {
+			return errors.New("no packet for a minute")
+		}
+		return nil
+	}, func(s *telemetry.Server) {
+		s.GaugeFunc("mxwatch_live_queue_events", "Events waiting for the detector.", func() float64 { return float64(len(queue)) })
+		if ks != nil {
+			s.GaugeFunc("mxwatch_kafka_spool_bytes", "Bytes of events waiting in the Kafka spool.", func() float64 { return float64(ks.p.Stats().SpoolBytes) })
+			s.GaugeFunc("mxwatch_kafka_spool_max_bytes", "Bound of the Kafka spool.", func() float64 { return float64(cfg.Kafka.SpoolMaxBytes) })
+		}
+	})
+	if err != nil {
+		return err
+	}
+	defer stopTelemetry()
+
+	// The detector: one goroutine owns it and every output.
+	var writeErr error
+	out := func(ev event.Event) {
+		if ks != nil {
+			ks.publish(ev)
+		}
+		if al, ok := ev.(*event.Alert); ok {
+			alerts.send(al)
+		}
+		if jsonl != nil && writeErr == nil {
+			writeErr = jsonl.Write(ev)
+		}
+	}
+	// Workers emit events as their flows end, each at its own pace: a
+	// host's DNS answer may reach the detector after the session it led
+	// to when the two flows are on different workers. The detector's
+	// goroutine therefore releases events in the order of their packet
+	// time, once every worker has read past that time (plus reorderSlack
+	// for the batches in flight); idle workers count as being at the
+	// present.
+	progress := make([]atomic.Int64, len(sources))
+	detDone := make(chan struct{})
+	go func() {
+		defer close(detDone)
+		var published time.Time
+		ro := newReorder(liveReorderMax)
+		handle := func(ev event.Event) {
+			priv.Apply(ev)
+			out(ev)
+			det.Add(ev, out)
+			if now := time.Now(); now.Sub(published) > time.Second {
+				c := det.Counters()
+				detCounters.Store(&c)
+				published = now
+			}
+		}
+		watermark := func() time.Time {
+			w := int64(math.MaxInt64)
+			for i := range progress {
+				w = min(w, progress[i].Load())
+			}
+			return time.Unix(0, w).Add(-reorderSlack)
+		}
+		tick := time.NewTicker(100 * time.Millisecond)
+		defer tick.Stop()
+		for open := true; open; {
+			select {
+			case ev, ok := <-queue:
+				if !ok {
+					open = false
+					break
+				}
+				ro.push(ev, handle)
+			case <-tick.C:
+			}
+			ro.release(watermark(), handle)
+			st.reorderOverflow.Store(ro.overflow)
+		}
+		ro.release(time.Unix(0, math.MaxInt64), handle)
+		st.reorderOverflow.Store(ro.overflow)
+		det.Flush(out)
+		c := det.Counters()
+		detCounters.Store(&c)
+	}()
+
+	a.logger.Info("capturing", "interface", lc.Interface, "workers", lc.Workers, "ring_bytes_per_worker", lc.BlockSize*lc.NumBlocks,
+		"kafka", cfg.Kafka.Brokers, "events", lc.Events)
+	var wg sync.WaitGroup
+	errs := make([]error, len(sources))
+	for i := range sources {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = engines[i].Run(runCtx, &liveSource{src: sources[i], st: &st, progress: &progress[i]})
+			engines[i].Close() // flushes the sessions in progress
+		}()
+	}
+	<-ctx.Done()
+	a.logger.Info("stopping: flushing sessions and events")
+	closeSources() // unblocks Next: the engines end with io.EOF
+	wg.Wait()
+	close(queue)
+	<-detDone
+
+	var closeErr error
+	if jsonl != nil {
+		closeErr = jsonl.Close()
+	}
+	if ks != nil {
+		if err := ks.close(); err != nil {
+			a.logger.Warn("kafka: not everything was delivered; the rest stays in the spool", "err", err)
+		}
+	}
+	var packets, drops uint64
+	for _, s := range sources {
+		k, _ := s.Stats()
+		packets, drops = packets+k.Packets, drops+k.Drops
+	}
+	a.logger.Info("capture stopped", "packets", packets, "kernel_drops", drops, "events", st.events.Load())
+	for _, err := range errs {
+		if err != nil && !errors.Is(err, context.Canceled) {
+			return &exitError{exitFailure, err}
+		}
+	}
+	if writeErr != nil {
+		return &exitError{exitFailure, writeErr}
+	}
+	if closeErr != nil {
+		return &exitError{exitFailure, closeErr}
+	}
+	return nil
+}
+
+// liveSource notes how far in packet time its worker has read (for the
+// reorder stage) and when packets arrive (for readiness).
+type liveSource struct {
+	src      *afpacket.Source
+	st       *liveStats
+	progress *atomic.Int64
+	n        uint64
+}
+
+func (l *liveSource) Next() (capture.Frame, error) {
+	f, err := l.src.Next()
+	switch {
+	case err == nil:
+		l.progress.Store(f.Time.UnixNano())
+		if l.n++; l.n&255 == 1 {
+			l.st.lastPacket.Store(time.Now().UnixNano())
+		}
+	case errors.Is(err, capture.ErrIdle):
+		// Nothing is waiting in this worker's ring: it is at the present.
+		l.progress.Store(time.Now().UnixNano())
+	default: // closed or failed: it will emit only its flush
+		l.progress.Store(math.MaxInt64)
+	}
+	return f, err
+}
+
+// Bounds of the reorder stage.
+const (
+	reorderSlack   = 2 * time.Second
+	liveReorderMax = 200_000
+)
+
+// reorder holds events in a min-heap by the packet time at which they
+// were complete, and releases them in that order.
+type reorder struct {
+	h        eventHeap
+	max      int
+	seq      uint64
+	overflow uint64
+}
+
+func newReorder(max int) *reorder { return &reorder{max: max} }
+
+// emitTime is the packet time at which an engine emits ev.
+func emitTime(ev event.Event) time.Time {
+	switch e := ev.(type) {
+	case *event.Session:
+		return e.End
+	case *event.Message:
+		return e.End
+	case *event.DNS:
+		return e.Time
+	}
+	return time.Time{}
+}
+
+func (r *reorder) push(ev event.Event, handle func(event.Event)) {
+	if len(r.h) >= r.max { // bounded: the oldest goes out early, counted
+		r.overflow++
+		handle(heap.Pop(&r.h).(heldEvent).ev)
+	}
+	r.seq++
+	heap.Push(&r.h, heldEvent{t: emitTime(ev), seq: r.seq, ev: ev})
+}
+
+func (r *reorder) release(watermark time.Time, handle func(event.Event)) {
+	for len(r.h) > 0 && !r.h[0].t.After(watermark) {
+		handle(heap.Pop(&r.h).(heldEvent).ev)
+	}
+}
+
+type heldEvent struct {
+	t   time.Time
+	seq uint64 // keeps arrival order among equal times
+	ev  event.Event
+}
+
+type eventHeap []heldEvent
+
+func (h eventHeap) Len() int { return len(h) }
+func (h eventHeap) Less(i, j int) bool {
+	if !h[i].t.Equal(h[j].t) {
+		return h[i].t.Before(h[j].t)
+	}
+	return h[i].seq < h[j].seq
+}
+func (h eventHeap) Swap(i, j int) { h[i], h[j] = h[j], h[i] }
+func (h *eventHeap) Push(x any)   { *h = append(*h, x.(heldEvent)) }
+func (h *eventHeap) Pop() any {
+	old := *h
+	x := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return x
+}
