@@ -2,11 +2,14 @@ package dashboards
 
 import (
 	"encoding/csv"
+	"errors"
 	"fmt"
 	"io"
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/mxwatch/mxwatch/detect"
 	"github.com/mxwatch/mxwatch/event"
@@ -20,8 +23,20 @@ const (
 	FormatHTML = "html"
 )
 
-// RolloutFormats lists the formats WriteImpact and WriteEnforcement take.
-var RolloutFormats = []string{FormatText, FormatMarkdown, FormatCSV, FormatJSON, FormatHTML}
+// Errors of WriteImpact and WriteEnforcement, returned wrapped.
+var (
+	// ErrUnknownFormat: the format is none of RolloutFormats (the error
+	// names them).
+	ErrUnknownFormat = errors.New("unknown report format")
+	// ErrNoReport: the report is nil.
+	ErrNoReport = errors.New("no report")
+)
+
+// RolloutFormats returns the formats WriteImpact and WriteEnforcement
+// take.
+func RolloutFormats() []string {
+	return []string{FormatText, FormatMarkdown, FormatCSV, FormatJSON, FormatHTML}
+}
 
 // RenderOptions are what a rendering says about itself.
 type RenderOptions struct {
@@ -35,15 +50,34 @@ type RenderOptions struct {
 }
 
 func badFormat(format string) error {
-	return fmt.Errorf("unknown report format %q (want one of %s)", format, strings.Join(RolloutFormats, ", "))
+	return fmt.Errorf("dashboards: %w %q (want one of %s)", ErrUnknownFormat, format, strings.Join(RolloutFormats(), ", "))
 }
 
-// WriteImpact writes the impact report. CSV has one row per affected host
-// with the columns customer, host, class, connections, messages,
-// accepted, rejected, first_seen, last_seen (RFC 3339, UTC), destinations
-// (MX domains, else destination groups; ";"-separated), scripts,
-// blocklist, providers, likely_spam, action.
+// WriteImpact writes the impact report ("who breaks if we block outbound
+// port 25, and how do they fix it") in one of RolloutFormats: totals
+// first, then each affected customer with its hosts, their evidence and
+// the action.
+//
+// CSV has one row per affected host with the columns
+//
+//	customer     inventory customer ("" when the host is not in it)
+//	host         the host's address
+//	class        its worst class (the one that decides its action)
+//	connections, messages, accepted, rejected
+//	first_seen, last_seen   RFC 3339, UTC
+//	destinations MX domains looked up, else destination groups; ";"-joined
+//	scripts      sending scripts seen in headers; ";"-joined
+//	blocklist    lists or providers that rejected its mail; ";"-joined
+//	likely_spam  true or false
+//	action       what to do; for external-relay-25 it names the provider
+//
+// Control characters in the data are written as \x.. escapes (JSON keeps
+// them raw), and cells that start with = + - @ (or a tab or CR) get a
+// leading ' so that a spreadsheet does not run them as formulas.
 func WriteImpact(w io.Writer, r *detect.ImpactReport, format string, o RenderOptions) error {
+	if r == nil {
+		return fmt.Errorf("dashboards: impact: %w", ErrNoReport)
+	}
 	if o.Title == "" {
 		o.Title = "Port-25 block: who would be affected"
 	}
@@ -60,14 +94,29 @@ func WriteImpact(w io.Writer, r *detect.ImpactReport, format string, o RenderOpt
 	return badFormat(format)
 }
 
-// WriteEnforcement writes the enforcement report. CSV is in long form with
-// the columns section, name, metric, before, after, customer, class,
-// last_seen, scripts: sections "class" (metrics connections, messages,
-// hosts), "blocked_attempts", "rejections" and "listings" (by list), and
-// "still_trying" (one row per host and metric connections / messages /
-// not_completed, with its customer, class, last seen and scripts; before
-// is empty there).
+// WriteEnforcement writes the enforcement report (before and after the
+// block date) in one of RolloutFormats.
+//
+// CSV is in long form, with the columns section, name, metric, before,
+// after, customer, class, last_seen, scripts. The sections, in order:
+//
+//	class             name = class; metrics connections, messages, hosts
+//	blocked_attempts  name "port 25"; metric connections (connects that
+//	                  never completed)
+//	rejections        name = list or provider; metric count
+//	listings          name = DNSBL; metric count (egress listings)
+//	still_trying      name = host; metrics connections, not_completed,
+//	                  messages (after the block, so before is empty); with
+//	                  the host's customer, class, last_seen (RFC 3339) and
+//	                  scripts (";"-joined)
+//
+// customer, class, last_seen and scripts are empty outside still_trying.
+// Cells are cleaned and defused against formula injection as in
+// WriteImpact.
 func WriteEnforcement(w io.Writer, r *detect.EnforcementReport, format string, o RenderOptions) error {
+	if r == nil {
+		return fmt.Errorf("dashboards: enforcement: %w", ErrNoReport)
+	}
 	if o.Title == "" {
 		o.Title = "Port-25 block: before and after"
 	}
@@ -131,28 +180,82 @@ func customerName(c string) string {
 	return c
 }
 
-var mdEscaper = strings.NewReplacer("|", `\|`, "\n", " ", "<", "&lt;", ">", "&gt;")
+// mdEscaper keeps data from turning into Markdown: table cells, links,
+// emphasis, code spans or raw HTML.
+var mdEscaper = strings.NewReplacer("\\", `\\`, "|", `\|`, "`", "\\`", "*", `\*`, "[", `\[`, "]", `\]`,
+	"<", "&lt;", ">", "&gt;")
 
-// flush writes a table; in Markdown after a blank line, which a table
-// needs to start.
-func flush(ew *errWriter, tb *table, md bool) {
-	if md {
-		fmt.Fprint(ew, "\n")
-	}
-	tb.flush(ew)
+// docWriter remembers the first write error and whether the output ends
+// in a blank line, so that a Markdown table (which must follow one) gets
+// exactly one.
+type docWriter struct {
+	errWriter
+	tail [2]byte
 }
 
-// cell makes a value safe in a Markdown table cell or heading.
+func (d *docWriter) Write(b []byte) (int, error) {
+	n, err := d.errWriter.Write(b)
+	for _, c := range b[:n] {
+		d.tail[0], d.tail[1] = d.tail[1], c
+	}
+	return n, err
+}
+
+func (d *docWriter) blank() bool { return d.tail == [2]byte{'\n', '\n'} }
+
+// flush writes a table after a blank line.
+func flush(dw *docWriter, tb *table) {
+	if !dw.blank() {
+		fmt.Fprint(dw, "\n")
+	}
+	tb.flush(dw)
+}
+
+// cell makes a value from the data safe to print: control characters
+// (terminal escapes, line breaks) and invalid UTF-8 become \x.. or \u....
+// escapes, and in Markdown the syntax characters are escaped.
 func cell(md bool, s string) string {
+	clean := true
+	for i, r := range s {
+		if unicode.IsControl(r) || r == '\u2028' || r == '\u2029' || (r == utf8.RuneError && !strings.HasPrefix(s[i:], "\uFFFD")) {
+			clean = false
+			break
+		}
+	}
+	if !clean {
+		var b strings.Builder
+		for i := 0; i < len(s); {
+			r, n := utf8.DecodeRuneInString(s[i:])
+			switch {
+			case r == utf8.RuneError && n <= 1:
+				fmt.Fprintf(&b, `\x%02x`, s[i])
+			case unicode.IsControl(r) || r == '\u2028' || r == '\u2029':
+				if r < 0x100 {
+					fmt.Fprintf(&b, `\x%02x`, r)
+				} else {
+					fmt.Fprintf(&b, `\u%04x`, r)
+				}
+			default:
+				b.WriteString(s[i : i+n])
+			}
+			i += n
+		}
+		s = b.String()
+	}
 	if md {
 		return mdEscaper.Replace(s)
 	}
 	return s
 }
 
-func header(p func(string, ...any), md bool, level int, title string) {
+// header writes a section title after a blank line.
+func header(dw *docWriter, md bool, level int, title string) {
+	p := func(f string, a ...any) { fmt.Fprintf(dw, f, a...) }
 	if md {
-		p("\n%s %s\n\n", strings.Repeat("#", level), title)
+		if !dw.blank() {
+			p("\n")
+		}
+		p("%s %s\n\n", strings.Repeat("#", level), title)
 		return
 	}
 	under := "="
@@ -163,14 +266,15 @@ func header(p func(string, ...any), md bool, level int, title string) {
 }
 
 func meta(p func(string, ...any), md bool, o RenderOptions, what string) {
+	title := cell(md, o.Title)
 	if md {
-		p("# %s\n\n", o.Title)
+		p("# %s\n\n", title)
 	} else {
-		p("%s\n%s\n", o.Title, strings.Repeat("=", len([]rune(o.Title))))
+		p("%s\n%s\n", title, strings.Repeat("=", len([]rune(title))))
 	}
 	p("%s", what)
 	if o.Source != "" {
-		p("Data: %s.\n", o.Source)
+		p("Data: %s.\n", cell(md, o.Source))
 	}
 }
 
@@ -181,15 +285,20 @@ func footer(p func(string, ...any), o RenderOptions) {
 }
 
 func impactText(w io.Writer, r *detect.ImpactReport, md bool, o RenderOptions) error {
-	ew := &errWriter{w: w}
-	p := func(f string, a ...any) { fmt.Fprintf(ew, f, a...) }
+	dw := &docWriter{errWriter: errWriter{w: w}}
+	p := func(f string, a ...any) { fmt.Fprintf(dw, f, a...) }
 	meta(p, md, o, fmt.Sprintf("Window: %s.\n", windowString(r.Window)))
 	t := r.Totals
-	header(p, md, 2, "Summary")
+	header(dw, md, 2, "Summary")
+	if len(r.ByClass) == 0 {
+		p("No findings in this window.\n")
+		footer(p, o)
+		return dw.err
+	}
 	if t.Hosts == 0 {
 		p("No host seen in this window would be affected by a port-25 block (%d messages seen).\n", t.Total)
 		footer(p, o)
-		return ew.err
+		return dw.err
 	}
 	p("%s", plural(t.Hosts, "host"))
 	if t.Customers > 0 {
@@ -200,18 +309,18 @@ func impactText(w io.Writer, r *detect.ImpactReport, md bool, o RenderOptions) e
 	tb := newTable(md)
 	tb.header("class", "hosts", "connections", "messages", "what to do")
 	for _, c := range t.ByClass {
-		tb.row(string(c.Class), c.Hosts, c.Connections, c.Messages, classAdvice(c.Class))
+		tb.row(cell(md, string(c.Class)), c.Hosts, c.Connections, c.Messages, classAdvice(c.Class))
 	}
-	flush(ew, tb, md)
-	header(p, md, 2, "By customer")
+	flush(dw, tb)
+	header(dw, md, 2, "By customer")
 	for _, c := range r.Customers {
-		header(p, md, 3, fmt.Sprintf("%s: %s, %s, likely compromised: %d", cell(md, customerName(c.Customer)), plural(c.Hosts, "host"), plural(int(c.Messages), "message"), c.LikelySpamHosts))
+		header(dw, md, 3, fmt.Sprintf("%s: %s, %s, likely compromised: %d", cell(md, customerName(c.Customer)), plural(c.Hosts, "host"), plural(int(c.Messages), "message"), c.LikelySpamHosts))
 		tb.header("host", "class", "connections", "messages", "rejected", "destinations", "scripts", "blocklist", "first seen", "last seen")
 		for _, s := range c.Sources {
-			tb.row(s.Host, s.Class, s.Connections, s.Messages, s.Rejected, cell(md, names(destinations(&s), 3)),
+			tb.row(s.Host, cell(md, string(s.Class)), s.Connections, s.Messages, s.Rejected, cell(md, names(destinations(&s), 3)),
 				cell(md, names(s.Scripts, 2)), cell(md, names(s.Blocklist, 3)), ts(s.First), ts(s.Last))
 		}
-		flush(ew, tb, md)
+		flush(dw, tb)
 		p("\n")
 		for _, s := range c.Sources {
 			bullet(p, md)
@@ -222,34 +331,34 @@ func impactText(w io.Writer, r *detect.ImpactReport, md bool, o RenderOptions) e
 		p("\n(%d hosts beyond the tracking bound are in the totals only.)\n", r.SourcesUntracked)
 	}
 	footer(p, o)
-	return ew.err
+	return dw.err
 }
 
 func enforcementText(w io.Writer, r *detect.EnforcementReport, md bool, o RenderOptions) error {
-	ew := &errWriter{w: w}
-	p := func(f string, a ...any) { fmt.Fprintf(ew, f, a...) }
+	dw := &docWriter{errWriter: errWriter{w: w}}
+	p := func(f string, a ...any) { fmt.Fprintf(dw, f, a...) }
 	meta(p, md, o, fmt.Sprintf("Block at %s; before: %s; after: %s.\n", ts(r.At), windowString(r.Before), windowString(r.After)))
-	header(p, md, 2, "Outbound mail by class")
+	header(dw, md, 2, "Outbound mail by class")
 	tb := newTable(md)
 	if len(r.ByClass) == 0 {
 		p("No outbound mail connections in either window.\n")
 	} else {
 		tb.header("class", "connections before", "after", "messages before", "after", "hosts before", "after")
 		for _, c := range r.ByClass {
-			tb.row(string(c.Class), c.Connections.Before, c.Connections.After, c.Messages.Before, c.Messages.After, c.Hosts.Before, c.Hosts.After)
+			tb.row(cell(md, string(c.Class)), c.Connections.Before, c.Connections.After, c.Messages.Before, c.Messages.After, c.Hosts.Before, c.Hosts.After)
 		}
-		flush(ew, tb, md)
+		flush(dw, tb)
 	}
 	p("\nBlocked attempts (port-25 connects that never completed): %d before, %d after.\n", r.Blocked.Before, r.Blocked.After)
-	header(p, md, 2, fmt.Sprintf("Still trying after the block (%s)", plural(r.StillTryingTotal, "host")))
+	header(dw, md, 2, fmt.Sprintf("Still trying after the block (%s)", plural(r.StillTryingTotal, "host")))
 	if len(r.StillTrying) == 0 {
 		p("No host connected to port 25 after the block.\n")
 	} else {
 		tb.header("host", "customer", "class", "connections", "not completed", "messages", "last seen", "scripts")
 		for _, s := range r.StillTrying {
-			tb.row(s.Host, cell(md, customerName(s.Customer)), s.Class, s.Connections, s.Blocked, s.Messages, ts(s.Last), cell(md, names(s.Scripts, 2)))
+			tb.row(s.Host, cell(md, customerName(s.Customer)), cell(md, string(s.Class)), s.Connections, s.Blocked, s.Messages, ts(s.Last), cell(md, names(s.Scripts, 2)))
 		}
-		flush(ew, tb, md)
+		flush(dw, tb)
 		p("\n")
 		for _, s := range r.StillTrying {
 			bullet(p, md)
@@ -264,7 +373,7 @@ func enforcementText(w io.Writer, r *detect.EnforcementReport, md bool, o Render
 		{"Blocklist and provider rejections", r.Rejections, "No blocklist rejections in either window."},
 		{"DNSBL listings of egress addresses", r.Listings, "No DNSBL listings recorded (mxwatch rbl check --events) in either window."},
 	} {
-		header(p, md, 2, sec.title)
+		header(dw, md, 2, sec.title)
 		if len(sec.rows) == 0 {
 			p("%s\n", sec.none)
 			continue
@@ -273,10 +382,10 @@ func enforcementText(w io.Writer, r *detect.EnforcementReport, md bool, o Render
 		for _, n := range sec.rows {
 			tb.row(cell(md, n.Name), n.Before, n.After)
 		}
-		flush(ew, tb, md)
+		flush(dw, tb)
 	}
 	footer(p, o)
-	return ew.err
+	return dw.err
 }
 
 // csvSafe defuses cells a spreadsheet would run as a formula.
@@ -291,14 +400,17 @@ func writeCSV(w io.Writer, rows [][]string) error {
 	cw := csv.NewWriter(w)
 	for _, r := range rows {
 		for i := range r {
-			r[i] = csvSafe(r[i])
+			r[i] = csvSafe(cell(false, r[i]))
 		}
 		if err := cw.Write(r); err != nil {
-			return err
+			return fmt.Errorf("dashboards: csv: %w", err)
 		}
 	}
 	cw.Flush()
-	return cw.Error()
+	if err := cw.Error(); err != nil {
+		return fmt.Errorf("dashboards: csv: %w", err)
+	}
+	return nil
 }
 
 func u(n uint64) string { return strconv.FormatUint(n, 10) }
@@ -313,12 +425,12 @@ func allNames(rows []detect.NameCount) string {
 
 func impactCSV(w io.Writer, r *detect.ImpactReport) error {
 	rows := [][]string{{"customer", "host", "class", "connections", "messages", "accepted", "rejected", "first_seen", "last_seen",
-		"destinations", "scripts", "blocklist", "providers", "likely_spam", "action"}}
+		"destinations", "scripts", "blocklist", "likely_spam", "action"}}
 	for _, c := range r.Customers {
 		for _, s := range c.Sources {
 			rows = append(rows, []string{c.Customer, s.Host.String(), string(s.Class), u(s.Connections), u(s.Messages), u(s.Accepted),
 				u(s.Rejected), ts(s.First), ts(s.Last), allNames(destinations(&s)), allNames(s.Scripts), allNames(s.Blocklist),
-				allNames(s.Providers), strconv.FormatBool(s.LikelySpam), s.Action})
+				strconv.FormatBool(s.LikelySpam), s.Action})
 		}
 	}
 	return writeCSV(w, rows)
