@@ -190,9 +190,11 @@ func (e *Engine) Close() {
 
 // Stats returns a snapshot of the counters. It must not be called while
 // Run is running.
-func (e *Engine) Stats() Stats {
+func (e *Engine) Stats() Stats { return e.compose(&e.filter.stats) }
+
+// compose joins the engine's counters with the filter's f.
+func (e *Engine) compose(f *FilterStats) Stats {
 	s := e.stats
-	f := &e.filter.stats
 	s.Packets, s.Bytes, s.TimeBackwards, s.First, s.Last = f.Packets, f.Bytes, f.TimeBackwards, f.First, f.Last
 	for v := range s.Verdicts {
 		s.Verdicts[v].Packets += f.Verdicts[v].Packets

@@ -99,15 +99,7 @@ const snapshotEvery = 500 * time.Millisecond
 // publish stores a copy of the counters for Snapshot; it runs on the
 // engine's goroutine with the filter's counters as of the last batch.
 func (e *Engine) publish(f FilterStats) {
-	s := e.stats
-	s.Packets, s.Bytes, s.TimeBackwards, s.First, s.Last = f.Packets, f.Bytes, f.TimeBackwards, f.First, f.Last
-	for v := range s.Verdicts {
-		s.Verdicts[v].Packets += f.Verdicts[v].Packets
-		s.Verdicts[v].Bytes += f.Verdicts[v].Bytes
-	}
-	s.TCP = e.flows.snapshot()
-	s.Defrag = e.frag.Stats()
-	s.DNS = e.dns.Stats()
+	s := e.compose(&f)
 	e.snapshot.Store(&s)
 }
 
