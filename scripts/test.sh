@@ -4,8 +4,9 @@
 # from Debian when running as root (a C compiler for the race detector,
 # prometheus-alertmanager and clickhouse-server, which the tests start
 # themselves on free loopback ports with throw-away data directories,
-# promtool from prometheus to check the alert rules, and chromium to load
-# the HTML reports)
+# promtool from prometheus to check the alert rules, chromium to load the
+# HTML reports, and docker-compose to validate docker-compose.yml; no
+# container engine is started)
 # and prints go test's summary. Exit status is non-zero when anything fails.
 #
 #   FUZZTIME=10s   time per fuzz target (0 skips fuzzing)
@@ -58,6 +59,11 @@ if ! command -v clickhouse-server >/dev/null 2>&1; then
   apt_install clickhouse-server ||
     echo "WARNING: clickhouse-server is missing, so the ClickHouse tests are skipped (apt-get install clickhouse-server)"
   command -v systemctl >/dev/null 2>&1 && systemctl stop clickhouse-server >/dev/null 2>&1 || true
+fi
+
+if ! command -v docker-compose >/dev/null 2>&1 && ! docker compose version >/dev/null 2>&1; then
+  apt_install docker-compose ||
+    echo "WARNING: docker-compose is missing, so docker-compose.yml is only checked structurally (apt-get install docker-compose)"
 fi
 
 echo "== go vet"
