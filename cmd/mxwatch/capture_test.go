@@ -122,8 +122,8 @@ func classesByClient(t *testing.T, file string) map[string]int {
 // TestCaptureLive runs `mxwatch capture` with two fanout workers on a veth
 // in a network namespace while a generated capture is replayed into the
 // other end: every host gets the class analyze gives it from the file,
-// though DNS and SMTP flows land on different workers; SIGTERM flushes
-// and exits 0.
+// though DNS and SMTP flows land on different workers; it runs as nobody
+// once its sockets are open; SIGTERM flushes and exits 0.
 func TestCaptureLive(t *testing.T) {
 	ns := netns(t)
 	dir := t.TempDir()
@@ -136,7 +136,7 @@ func TestCaptureLive(t *testing.T) {
 	cfg, _ := filepath.Abs("testdata/platform.yaml")
 	cmd := exec.Command("ip", "netns", "exec", ns, os.Args[0])
 	cmd.Env = append(os.Environ(), helperArgsEnv+"="+strings.Join([]string{"capture", "--config", cfg, "-i", "veth1",
-		"--workers", "2", "--events", got, "--log-level", "debug"}, "\x1f"), "MXWATCH_METRICS_LISTEN=")
+		"--workers", "2", "--events", got, "--log-level", "debug"}, "\x1f"), "MXWATCH_METRICS_LISTEN=", "MXWATCH_LIVE_USER=nobody")
 	var log syncBuffer
 	cmd.Stderr = &log
 	if err := cmd.Start(); err != nil {
@@ -154,6 +154,14 @@ func TestCaptureLive(t *testing.T) {
 			t.Fatalf("capture did not start:\n%s", log.String())
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+	// Root was given up before the first packet: the process runs as nobody.
+	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", cmd.Process.Pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(status), "\nUid:\t65534\t65534\t65534") || !strings.Contains(log.String(), `msg="privileges dropped"`) {
+		t.Errorf("capture still runs as root:\n%s", status)
 	}
 	abs, _ := filepath.Abs(pcap)
 	rp := exec.Command("ip", "netns", "exec", ns, os.Args[0])

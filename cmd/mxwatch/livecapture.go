@@ -31,6 +31,7 @@ type liveConfig struct {
 	Tunnels      bool          `mapstructure:"tunnels"`
 	Events       string        `mapstructure:"events"`
 	QueueSize    int           `mapstructure:"queue_size"`
+	User         string        `mapstructure:"user"`
 }
 
 func defaultLiveConfig() liveConfig {
@@ -56,8 +57,11 @@ The workers' events meet in one detector, so a host's MX lookup and its
 later port-25 connect are paired even when fanout put them on different
 workers (the lookup's flow and the connect's flow hash differently).
 
-Needs CAP_NET_RAW (and CAP_NET_ADMIN for promiscuous mode): run it as root
-or give the binary the capabilities (setcap cap_net_raw,cap_net_admin+ep).
+Needs CAP_NET_RAW (and CAP_NET_ADMIN for promiscuous mode): start it with
+those capabilities as an unprivileged user (the systemd unit in
+deploy/mxwatch-capture.service does), or start it as root with live.user
+set: it switches to that user once the sockets and outputs are open,
+before the first packet is parsed.
 Kernel ring drops are counted (metrics stage "capture"). SIGHUP reloads the
 inventory; SIGINT or SIGTERM stops capturing, flushes the sessions in
 progress, delivers the events and exits 0.`,
@@ -251,6 +255,14 @@ func (a *app) runCapture(ctx context.Context) error {
 		return err
 	}
 	defer stopTelemetry()
+
+	// Every socket and output is open: give up root before the first
+	// packet is parsed.
+	if uid, gid, err := dropPrivileges(lc.User); err != nil {
+		return &exitError{exitFailure, err}
+	} else if lc.User != "" {
+		a.logger.Info("privileges dropped", "user", lc.User, "uid", uid, "gid", gid)
+	}
 
 	// The detector: one goroutine owns it and every output.
 	var writeErr error
