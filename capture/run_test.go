@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"testing"
+	"time"
 
 	"go.uber.org/goleak"
 
@@ -109,4 +110,94 @@ func TestRunStops(t *testing.T) {
 	if err := e.Run(ctx, &errSource{n: 1 << 30, err: io.EOF}); !errors.Is(err, context.Canceled) {
 		t.Errorf("cancelled: got %v", err)
 	}
+}
+
+// idleSource plays a capture up to a point, then reports ErrIdle until
+// released, like a live source on a quiet link.
+type idleSource struct {
+	r       *pcapfile.Reader
+	stopAt  int
+	n       int
+	idle    chan struct{} // closed on the first ErrIdle
+	release chan struct{}
+	once    bool
+}
+
+func (s *idleSource) Next() (capture.Frame, error) {
+	if s.n == s.stopAt {
+		if !s.once {
+			s.once = true
+			close(s.idle)
+		}
+		select {
+		case <-s.release:
+			return capture.Frame{}, io.EOF
+		default:
+			return capture.Frame{}, capture.ErrIdle
+		}
+	}
+	s.n++
+	p, err := s.r.Next()
+	return capture.Frame{Link: p.LinkType, Data: p.Data, Time: p.Time}, err
+}
+
+// TestRunFlushesWhenIdle: events of the packets read before a quiet spell
+// come out during the spell, not only when the batch fills or the source
+// ends; and Snapshot reports the counters while Run runs.
+func TestRunFlushesWhenIdle(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	var buf bytes.Buffer
+	sc, _ := pcapgen.Lookup("smtp-basic")
+	if err := pcapgen.WriteScenario(&buf, sc); err != nil {
+		t.Fatal(err)
+	}
+	r, err := pcapfile.NewReader("basic", bytes.NewReader(buf.Bytes()), int64(buf.Len()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := make(chan event.Event, 100)
+	e, err := capture.NewEngine(capture.DefaultConfig(), func(ev event.Event) { got <- ev })
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := &idleSource{r: r, stopAt: 1 << 30, idle: make(chan struct{}), release: make(chan struct{})}
+	// Count the frames, then replay them all and go idle.
+	for {
+		if _, err := r.Next(); err != nil {
+			break
+		}
+		src.stopAt++
+	}
+	src.stopAt -= 1 << 30
+	r, _ = pcapfile.NewReader("basic", bytes.NewReader(buf.Bytes()), int64(buf.Len()))
+	src.r = r
+	done := make(chan error, 1)
+	go func() { done <- e.Run(t.Context(), src) }()
+	<-src.idle
+	// The session of smtp-basic ends with FIN: its session event must
+	// arrive while the source is still idle (far fewer than a batch of
+	// packets were read).
+	var sawSession bool
+	for !sawSession {
+		select {
+		case ev := <-got:
+			sawSession = ev.EventKind() == event.KindSession
+		case err := <-done:
+			t.Fatalf("Run ended while idle: %v", err)
+		case <-t.Context().Done():
+			t.Fatal("no session event while the source was idle")
+		}
+	}
+	for e.Snapshot().Packets != uint64(src.stopAt) {
+		select {
+		case <-t.Context().Done():
+			t.Fatalf("Snapshot says %d packets, want %d", e.Snapshot().Packets, src.stopAt)
+		case <-time.After(time.Millisecond):
+		}
+	}
+	close(src.release)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	e.Close()
 }
