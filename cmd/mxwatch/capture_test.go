@@ -2,18 +2,23 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	kafkago "github.com/segmentio/kafka-go"
+	"github.com/twmb/franz-go/pkg/kfake"
 	"golang.org/x/sys/unix"
 
 	"github.com/mxwatch/mxwatch/capture/pcapfile"
@@ -24,6 +29,48 @@ import (
 // an interface ("FILE IFACE") and exit: the packet generator of the live
 // test, run inside the test's network namespace.
 const replayEnv = "MXWATCH_TEST_REPLAY"
+
+// kfakeEnv asks the test binary to run a Kafka broker (kfake) on
+// 127.0.0.1:PORT, print "ready", and, after a line on standard input,
+// print "TOPIC COUNT" for every event topic and exit: the broker of the
+// live test, inside the test's network namespace, where the test process
+// cannot reach.
+const kfakeEnv = "MXWATCH_TEST_KFAKE"
+
+func kfakeHelper(port string) int {
+	p, err := strconv.Atoi(port)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "kfake: port:", err)
+		return 2
+	}
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.Ports(p))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "kfake:", err)
+		return 1
+	}
+	defer c.Close()
+	fmt.Println("ready")
+	if _, err := bufio.NewReader(os.Stdin).ReadString('\n'); err != nil {
+		fmt.Fprintln(os.Stderr, "kfake: stdin:", err)
+		return 1
+	}
+	for _, kind := range []string{"session", "message", "dns", "finding", "alert"} {
+		topic := "mxwatch." + kind
+		n := 0
+		r := kafkago.NewReader(kafkago.ReaderConfig{Brokers: c.ListenAddrs(), Topic: topic, Partition: 0, MaxWait: 50 * time.Millisecond})
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		for {
+			if _, err := r.ReadMessage(ctx); err != nil {
+				break
+			}
+			n++
+		}
+		cancel()
+		r.Close()
+		fmt.Printf("%s %d\n", topic, n)
+	}
+	return 0
+}
 
 func replayHelper(spec string) int {
 	file, iface, ok := strings.Cut(spec, " ")
@@ -134,9 +181,39 @@ func TestCaptureLive(t *testing.T) {
 	}
 	got := filepath.Join(dir, "got.jsonl")
 	cfg, _ := filepath.Abs("testdata/platform.yaml")
+
+	// A Kafka broker inside the namespace, for the events capture publishes.
+	port := fmt.Sprint(20000 + time.Now().UnixNano()%40000)
+	broker := exec.Command("ip", "netns", "exec", ns, os.Args[0])
+	broker.Env = append(os.Environ(), kfakeEnv+"="+port)
+	brokerIn, err := broker.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	brokerOut, err := broker.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	broker.Stderr = os.Stderr
+	if err := broker.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = broker.Process.Kill(); _ = broker.Wait() }()
+	brokerLines := bufio.NewScanner(brokerOut)
+	if !brokerLines.Scan() || brokerLines.Text() != "ready" {
+		t.Fatalf("kfake helper did not start: %q", brokerLines.Text())
+	}
+	spool := filepath.Join(dir, "spool")
+	if err := os.MkdirAll(spool, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	_ = os.Chmod(dir, 0o755)
+	_ = os.Chmod(spool, 0o777) // the capture runs as nobody after start-up
+
 	cmd := exec.Command("ip", "netns", "exec", ns, os.Args[0])
 	cmd.Env = append(os.Environ(), helperArgsEnv+"="+strings.Join([]string{"capture", "--config", cfg, "-i", "veth1",
-		"--workers", "2", "--events", got, "--log-level", "debug"}, "\x1f"), "MXWATCH_METRICS_LISTEN=", "MXWATCH_LIVE_USER=nobody")
+		"--workers", "2", "--events", got, "--log-level", "debug", "--kafka", "127.0.0.1:" + port}, "\x1f"),
+		"MXWATCH_METRICS_LISTEN=", "MXWATCH_LIVE_USER=nobody", "MXWATCH_KAFKA_PARTITIONS=1", "MXWATCH_KAFKA_SPOOL_DIR="+spool)
 	var log syncBuffer
 	cmd.Stderr = &log
 	if err := cmd.Start(); err != nil {
@@ -196,6 +273,41 @@ func TestCaptureLive(t *testing.T) {
 		}
 	}
 	t.Logf("findings by client and class: %v", g)
+
+	// Every event also went to Kafka: the broker holds as many messages
+	// per topic as the events file has events per kind.
+	kinds := map[string]int{}
+	data, err := os.ReadFile(got)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(strings.TrimSpace(string(data)), "\n") {
+		ev, err := event.Decode([]byte(line))
+		if err != nil {
+			t.Fatal(err)
+		}
+		kinds["mxwatch."+string(ev.EventKind())]++
+	}
+	if _, err := io.WriteString(brokerIn, "read\n"); err != nil {
+		t.Fatal(err)
+	}
+	inKafka := map[string]int{}
+	for brokerLines.Scan() {
+		var topic string
+		var n int
+		if _, err := fmt.Sscan(brokerLines.Text(), &topic, &n); err == nil {
+			inKafka[topic] = n
+		}
+	}
+	for topic, n := range kinds {
+		if inKafka[topic] != n {
+			t.Errorf("%s: %d messages in Kafka, %d events in the file", topic, inKafka[topic], n)
+		}
+	}
+	if kinds["mxwatch.finding"] == 0 {
+		t.Error("no findings published")
+	}
+	t.Logf("in Kafka: %v", inKafka)
 }
 
 func TestCaptureConfigErrors(t *testing.T) {

@@ -52,6 +52,9 @@ func TestMain(m *testing.M) {
 	if spec := os.Getenv(replayEnv); spec != "" {
 		os.Exit(replayHelper(spec))
 	}
+	if port := os.Getenv(kfakeEnv); port != "" {
+		os.Exit(kfakeHelper(port))
+	}
 	if args := os.Getenv(helperArgsEnv); args != "" {
 		if marker := os.Getenv(helperEnv); marker != "" {
 			var n atomic.Int32
