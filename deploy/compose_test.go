@@ -39,10 +39,8 @@ var wantServices = []string{
 
 // noHealthcheck lists the long-running services that are documented (in a
 // comment on their disabled healthcheck) as having none, and why.
-var noHealthcheck = map[string]string{
-	"mxwatch-sink":    "distroless image: no shell or HTTP client to probe with; restart policy instead",
-	"mxwatch-capture": "distroless image: no shell or HTTP client to probe with; restart policy instead",
-}
+// (None today: sink and capture are probed with `mxwatch healthcheck`.)
+var noHealthcheck = map[string]string{}
 
 // wantDependsOn is the start order: service -> dependency -> condition.
 var wantDependsOn = map[string]map[string]string{

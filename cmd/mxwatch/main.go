@@ -110,7 +110,7 @@ then flags. 'mxwatch config example' prints every key with its default.`,
 	must(a.v.BindPFlag("log.level", root.PersistentFlags().Lookup("log-level")))
 	must(a.v.BindPFlag("sensor", root.PersistentFlags().Lookup("sensor")))
 
-	root.AddCommand(a.analyzeCommand(), a.explainCommand(), a.rblCommand(), a.captureCommand(), a.migrateCommand(), a.sinkCommand(), a.reportCommand(), a.versionCommand(), a.configCommand())
+	root.AddCommand(a.analyzeCommand(), a.explainCommand(), a.rblCommand(), a.captureCommand(), a.migrateCommand(), a.sinkCommand(), a.reportCommand(), a.versionCommand(), a.configCommand(), a.healthcheckCommand())
 	return root
 }
 
