@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -28,8 +29,6 @@ type rolloutFlags struct {
 	format        string
 	output        string
 }
-
-var rolloutFormats = []string{"text", "markdown", "csv", "json", "html"}
 
 func (f *rolloutFlags) addWindow(fs interface {
 	StringVar(*string, string, string, string)
@@ -108,8 +107,8 @@ func (r enforcementRollout) write(w io.Writer, format string, o dashboards.Rende
 
 // newRollout validates the flags of report kind and returns its builder.
 func (f *rolloutFlags) newRollout(kind string, maxSources int) (rollout, error) {
-	if !oneOf(f.format, rolloutFormats) {
-		return nil, fmt.Errorf("--format: %q is not one of %s", f.format, strings.Join(rolloutFormats, ", "))
+	if formats := dashboards.RolloutFormats(); !slices.Contains(formats, f.format) {
+		return nil, fmt.Errorf("--format: %q is not one of %s", f.format, strings.Join(formats, ", "))
 	}
 	cfg := detect.ReportConfig{Top: f.top, MaxSources: maxSources}
 	switch kind {
@@ -146,15 +145,6 @@ func (f *rolloutFlags) newRollout(kind string, maxSources int) (rollout, error) 
 		return enforcementRollout{detect.NewEnforcement(cfg, at, before, after)}, nil
 	}
 	return nil, fmt.Errorf("--report: %q is neither impact nor enforcement", kind)
-}
-
-func oneOf(s string, set []string) bool {
-	for _, x := range set {
-		if s == x {
-			return true
-		}
-	}
-	return false
 }
 
 // writeRollout renders r to f.output (standard output when empty or "-").
@@ -224,7 +214,7 @@ charts, for managers; no external assets).`,
 		}
 		fs := sub.Flags()
 		f.addWindow(fs, kind == "impact", kind == "enforcement")
-		fs.StringVar(&f.format, "format", "text", "report format: "+strings.Join(rolloutFormats, ", "))
+		fs.StringVar(&f.format, "format", "text", "report format: "+strings.Join(dashboards.RolloutFormats(), ", "))
 		fs.StringVarP(&f.output, "output", "o", "", "write the report to this file (default: standard output)")
 		fs.IntVar(&f.top, "top", 10, "rows in each list of a host (scripts, domains, ...)")
 		cmd.AddCommand(sub)
