@@ -28,6 +28,15 @@ type Source interface {
 // within its idle timeout; it is not an error.
 var ErrIdle = errors.New("capture: no packet yet")
 
+// An IdleClock is a live Source whose frames carry wall-clock times (the
+// kernel's receive timestamps). When it reports ErrIdle, Run advances the
+// engine's packet time to IdleNow, so that what a quiet link left open
+// still ends on time: a SYN that was never answered, a session that went
+// silent, a DNS query without response.
+type IdleClock interface {
+	IdleNow() time.Time
+}
+
 // Batch sizes of Run: a batch is handed over when it holds this many kept
 // packets or this many payload bytes.
 const (
@@ -116,8 +125,12 @@ func (e *Engine) Snapshot() Stats {
 // filterLoop runs the filter over src and sends what it keeps in batches.
 func (e *Engine) filterLoop(ctx context.Context, src Source, batches, free chan *batch) error {
 	b := <-free
+	var idleNow time.Time // IdleClock's time at the last ErrIdle
 	send := func() bool {
 		b.end = e.filter.stats.Last
+		if idleNow.After(b.end) {
+			b.end = idleNow
+		}
 		b.fstats = e.filter.stats
 		batches <- b
 		select {
@@ -135,9 +148,13 @@ func (e *Engine) filterLoop(ctx context.Context, src Source, batches, free chan 
 		}
 		fr, err := src.Next()
 		if errors.Is(err, ErrIdle) {
-			if len(b.pkts) > 0 && !send() {
+			if c, ok := src.(IdleClock); ok {
+				idleNow = c.IdleNow()
+			}
+			if (len(b.pkts) > 0 || !idleNow.IsZero()) && !send() {
 				return fmt.Errorf("capture: %w", ctx.Err())
 			}
+			idleNow = time.Time{}
 			continue
 		}
 		if err != nil {

@@ -201,3 +201,90 @@ func TestRunFlushesWhenIdle(t *testing.T) {
 	}
 	e.Close()
 }
+
+// clockSource is an idleSource whose idle time is a wall clock far past
+// its last packet.
+type clockSource struct {
+	*idleSource
+	now time.Time
+}
+
+func (c *clockSource) IdleNow() time.Time { return c.now }
+
+// TestRunIdleClockExpires: a live source that is idle advances packet time
+// to its clock (capture.IdleClock), so an unanswered SYN of a quiet link
+// becomes a session event during the quiet spell; without the clock it
+// waits for the end of the source.
+func TestRunIdleClockExpires(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	var buf bytes.Buffer
+	sc, _ := pcapgen.Lookup("class-direct-25")
+	if err := pcapgen.WriteScenario(&buf, sc); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name      string
+		clock     bool
+		wantEarly bool
+	}{
+		{"idle clock", true, true},
+		{"no clock", false, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r, err := pcapfile.NewReader("d25", bytes.NewReader(buf.Bytes()), int64(buf.Len()))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var last time.Time
+			n := 0
+			for {
+				p, err := r.Next()
+				if err != nil {
+					break
+				}
+				last, n = p.Time, n+1
+			}
+			r, _ = pcapfile.NewReader("d25", bytes.NewReader(buf.Bytes()), int64(buf.Len()))
+			got := make(chan *event.Session, 10)
+			e, err := capture.NewEngine(capture.DefaultConfig(), func(ev event.Event) {
+				if s, ok := ev.(*event.Session); ok {
+					got <- s
+				}
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			idle := &idleSource{r: r, stopAt: n, idle: make(chan struct{}), release: make(chan struct{})}
+			var src capture.Source = idle
+			if tc.clock {
+				src = &clockSource{idleSource: idle, now: last.Add(2 * capture.DefaultConfig().TCP.HandshakeTimeout)}
+			}
+			done := make(chan error, 1)
+			go func() { done <- e.Run(t.Context(), src) }()
+			<-idle.idle
+			unanswered := func() bool {
+				for {
+					select {
+					case s := <-got:
+						if s.Handshake == event.HandshakeNoAnswer {
+							return true
+						}
+					case <-time.After(300 * time.Millisecond): // many ErrIdle rounds
+						return false
+					}
+				}
+			}
+			if early := unanswered(); early != tc.wantEarly {
+				t.Errorf("unanswered connect reported while idle: %v, want %v", early, tc.wantEarly)
+			}
+			close(idle.release)
+			if err := <-done; err != nil {
+				t.Fatal(err)
+			}
+			e.Close()
+			if !tc.wantEarly && !unanswered() {
+				t.Error("unanswered connect never reported")
+			}
+		})
+	}
+}

@@ -136,6 +136,34 @@ func New(cfg Config, t Tables) (*Detector, error) {
 // use with Add.
 func (d *Detector) SetInventory(inv *inventory.Inventory) { d.inv.Store(inv) }
 
+// Reconfigure replaces the platform description and the reply tables
+// while the detector runs (a configuration reload): connections that end
+// from now on are classified with them. The pairing memory, open sessions
+// and alert windows are kept; addresses learnt under names that are no
+// longer relays or smarthosts stop counting as such at once, while names
+// newly configured are learnt from the next answers that carry them.
+// Nil tables keep the current ones (t.Inventory too). It must be called
+// from the goroutine that calls Add; on error nothing changes.
+func (d *Detector) Reconfigure(p PlatformConfig, t Tables) error {
+	plat, err := compilePlatform(p)
+	if err != nil {
+		return err
+	}
+	d.cfg.Platform = p
+	d.platform = plat
+	d.mem.names = plat.names
+	if t.Signatures != nil {
+		d.sigs = t.Signatures
+	}
+	if t.Groups != nil {
+		d.groups = t.Groups
+	}
+	if t.Inventory != nil {
+		d.inv.Store(t.Inventory)
+	}
+	return nil
+}
+
 // Stats returns the counters.
 func (d *Detector) Stats() Stats {
 	s := d.stats

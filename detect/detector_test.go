@@ -535,3 +535,58 @@ func TestFIFO(t *testing.T) {
 		}
 	}
 }
+
+// TestReconfigure changes the platform while the detector runs: sessions
+// that end afterwards are classified with the new description, the
+// pairing memory survives, and a bad description changes nothing.
+func TestReconfigure(t *testing.T) {
+	d := newDetector(t, nil)
+	got := map[string]*event.Finding{}
+	emit := func(ev event.Event) {
+		if f, ok := ev.(*event.Finding); ok {
+			got[f.ID] = f
+		}
+	}
+	d.Add(dmx("10.20.1.5", 0, "dest.example", 300, []string{"mx.dest.example"}, "mx.dest.example=192.0.2.10"), emit)
+	d.Add(dsession("before", "10.20.1.5", "192.0.2.10:25", 1), emit)
+	d.Add(a("10.20.1.6", 1.5, "out.relay.example", 300, nil, "198.51.100.7"), emit)
+	d.Add(dsession("smarthost-before", "10.20.1.6", "198.51.100.7:25", 2), emit)
+
+	bad := d.cfg.Platform
+	bad.Networks = []string{"10.20.0.0/33"}
+	if err := d.Reconfigure(bad, Tables{}); err == nil {
+		t.Fatal("Reconfigure accepted a bad network")
+	}
+	p := d.cfg.Platform
+	p.Relays = append(p.Relays[:len(p.Relays):len(p.Relays)], "10.20.1.5")
+	p.Smarthosts = []string{"out.relay.example"}
+	if err := d.Reconfigure(p, Tables{}); err != nil {
+		t.Fatal(err)
+	}
+	d.Add(dsession("after", "10.20.1.5", "192.0.2.10:25", 10), emit)
+	d.Add(a("10.20.1.6", 10.5, "out.relay.example", 300, nil, "198.51.100.7"), emit)
+	d.Add(dsession("smarthost-after", "10.20.1.6", "198.51.100.7:25", 11), emit)
+	// The MX fact learnt before the reload still pairs a third host.
+	d.Add(dsession("paired-after", "10.20.1.7", "192.0.2.10:25", 12), emit)
+	d.Flush(emit)
+
+	for _, tc := range []struct {
+		id   string
+		want event.Class
+	}{
+		{"before", event.ClassDirectToMX},
+		{"smarthost-before", event.ClassDirect25},
+		{"after", event.ClassRelay},
+		{"smarthost-after", event.ClassExternalRelay25},
+		{"paired-after", event.ClassDirectToMX},
+	} {
+		f := got[tc.id]
+		if f == nil {
+			t.Errorf("%s: no finding", tc.id)
+			continue
+		}
+		if f.Class != tc.want {
+			t.Errorf("%s: class %s, want %s (%s)", tc.id, f.Class, tc.want, f.Reason)
+		}
+	}
+}

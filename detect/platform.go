@@ -76,6 +76,12 @@ type platform struct {
 	egress     inventory.Table[netip.Addr]
 }
 
+// Validate reports the first entry of c that cannot be used.
+func (c PlatformConfig) Validate() error {
+	_, err := compilePlatform(c)
+	return err
+}
+
 func compilePlatform(c PlatformConfig) (*platform, error) {
 	p := &platform{all: len(c.Networks) == 0, submission: make(map[uint16]bool), names: &nameMatcher{}}
 	for _, s := range c.Networks {

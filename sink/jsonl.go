@@ -44,6 +44,18 @@ func CreateJSONL(path string) (*JSONL, error) {
 	return j, nil
 }
 
+// Flush writes what is buffered to the underlying writer, so that a
+// reader of a live events file sees the events so far.
+func (j *JSONL) Flush() error {
+	if j.err != nil {
+		return j.err
+	}
+	if err := j.w.Flush(); err != nil {
+		j.err = fmt.Errorf("sink: writing %s: %w", j.name, err)
+	}
+	return j.err
+}
+
 // Write appends one event.
 func (j *JSONL) Write(ev event.Event) error {
 	if j.err != nil {

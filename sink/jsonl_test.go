@@ -2,6 +2,7 @@ package sink
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/json"
 	"errors"
 	"net/netip"
@@ -100,5 +101,35 @@ func TestJSONLStickyError(t *testing.T) {
 func TestCreateJSONLError(t *testing.T) {
 	if _, err := CreateJSONL(filepath.Join(t.TempDir(), "missing", "x.jsonl")); err == nil {
 		t.Error("created a file in a missing directory")
+	}
+}
+
+// TestJSONLFlush: Flush hands the buffered lines to the writer, and a
+// failed flush is sticky like a failed write.
+func TestJSONLFlush(t *testing.T) {
+	var buf bytes.Buffer
+	j := NewJSONL("test", &buf)
+	if err := j.Write(&event.Session{Kind: event.KindSession, Version: 1, ID: "s1"}); err != nil {
+		t.Fatal(err)
+	}
+	if buf.Len() != 0 {
+		t.Fatalf("written before Flush: %q", buf.String())
+	}
+	if err := j.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(buf.String(), `"id":"s1"`) || !strings.HasSuffix(buf.String(), "\n") {
+		t.Errorf("after Flush: %q", buf.String())
+	}
+
+	f := NewJSONL("test", &failWriter{})
+	if err := f.Write(&event.Session{Kind: event.KindSession, Version: 1, ID: "s2"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Flush(); err == nil || !strings.Contains(err.Error(), "disk full") {
+		t.Fatalf("Flush error %v, want the writer's", err)
+	}
+	if err := f.Write(&event.Session{Kind: event.KindSession, Version: 1, ID: "s3"}); err == nil {
+		t.Error("write after a failed flush succeeded")
 	}
 }

@@ -97,6 +97,23 @@ func (f *fileConfig) resolvePaths(dir string) {
 // loadTables reads the signature, group and inventory files the
 // configuration names; the embedded tables are the base.
 func loadTables(f *fileConfig) (detect.Tables, error) {
+	t, err := loadReplyTables(f)
+	if err != nil {
+		return t, err
+	}
+	if p := f.Inventory.File; p != "" {
+		inv, err := inventory.ParseFile(p)
+		if err != nil {
+			return t, fmt.Errorf("inventory.file: %w", err)
+		}
+		t.Inventory = inv
+	}
+	return t, nil
+}
+
+// loadReplyTables reads the signature and group files on top of the
+// embedded tables.
+func loadReplyTables(f *fileConfig) (detect.Tables, error) {
 	t := detect.Tables{Signatures: replysig.Default(), Groups: replysig.DefaultGroups()}
 	if p := f.Detect.Signatures; p != "" {
 		b, err := os.ReadFile(p)
@@ -119,13 +136,6 @@ func loadTables(f *fileConfig) (detect.Tables, error) {
 			return t, fmt.Errorf("detect.groups: %s: %w", p, err)
 		}
 		t.Groups = t.Groups.Merge(extra)
-	}
-	if p := f.Inventory.File; p != "" {
-		inv, err := inventory.ParseFile(p)
-		if err != nil {
-			return t, fmt.Errorf("inventory.file: %w", err)
-		}
-		t.Inventory = inv
 	}
 	return t, nil
 }

@@ -62,9 +62,14 @@ those capabilities as an unprivileged user (the systemd unit in
 deploy/mxwatch-capture.service does), or start it as root with live.user
 set: it switches to that user once the sockets and outputs are open,
 before the first packet is parsed.
-Kernel ring drops are counted (metrics stage "capture"). SIGHUP reloads the
-inventory; SIGINT or SIGTERM stops capturing, flushes the sessions in
-progress, delivers the events and exits 0.`,
+Kernel ring drops are counted (metrics stage "capture"). SIGHUP reads the
+configuration again and applies, without losing state, what can change
+live: log.level, platform.* (networks, relays, smarthosts, submission
+ports, relay headers, egress), detect.signatures, detect.groups and
+privacy.*; the inventory file is reloaded whenever it changes. Other
+changed keys are logged as needing a restart; a broken file is logged and
+the running configuration stays. SIGINT or SIGTERM stops capturing,
+flushes the sessions in progress, delivers the events and exits 0.`,
 		Example: `  mxwatch capture -i eth1 --kafka kafka1:9092
   mxwatch capture -i eth1 --workers 4 --events /var/lib/mxwatch/events.jsonl
   MXWATCH_METRICS_LISTEN=127.0.0.1:9110 mxwatch capture -i eth1`,
@@ -97,6 +102,7 @@ progress, delivers the events and exits 0.`,
 // liveStats is what the capture loop shares with metrics and readiness.
 type liveStats struct {
 	events, queueFull, reorderOverflow atomic.Uint64
+	reloads, reloadErrors              atomic.Uint64
 	lastPacket                         atomic.Int64 // wall clock, Unix nanoseconds
 }
 
@@ -231,7 +237,9 @@ func (a *app) runCapture(ctx context.Context) error {
 		}
 		out = append(out, event.Counter{Stage: "live", Name: "events", Count: st.events.Load()},
 			event.Counter{Stage: "live", Name: "queue_full_waits", Count: st.queueFull.Load()},
-			event.Counter{Stage: "live", Name: "reorder_overflow", Count: st.reorderOverflow.Load(), Drop: true})
+			event.Counter{Stage: "live", Name: "reorder_overflow", Count: st.reorderOverflow.Load(), Drop: true},
+			event.Counter{Stage: "live", Name: "config_reloads", Count: st.reloads.Load()},
+			event.Counter{Stage: "live", Name: "config_reload_errors", Count: st.reloadErrors.Load()})
 		if ks != nil {
 			out = append(out, ks.counters()...)
 		}
@@ -285,10 +293,20 @@ func (a *app) runCapture(ctx context.Context) error {
 	// for the batches in flight); idle workers count as being at the
 	// present.
 	progress := make([]atomic.Int64, len(sources))
+	// SIGHUP: the configuration is read again; the detector's goroutine
+	// applies what can change live.
+	updates := make(chan *liveUpdate)
+	reloadDone := make(chan struct{})
+	go func() {
+		defer close(reloadDone)
+		a.watchReload(runCtx, updates, func() { st.reloadErrors.Add(1) })
+	}()
+	defer func() { stopRun(); <-reloadDone }()
 	detDone := make(chan struct{})
 	go func() {
 		defer close(detDone)
 		var published time.Time
+		var flushed uint64 // events in the file at its last flush
 		ro := newReorder(liveReorderMax)
 		handle := func(ev event.Event) {
 			priv.Apply(ev)
@@ -317,7 +335,22 @@ func (a *app) runCapture(ctx context.Context) error {
 					break
 				}
 				ro.push(ev, handle)
+			case u := <-updates:
+				if err := det.Reconfigure(u.platform, u.tables); err != nil { // validated: should not happen
+					st.reloadErrors.Add(1)
+					a.logger.Error("configuration reload failed; the running configuration stays", "err", err)
+					break
+				}
+				priv = u.priv
+				st.reloads.Add(1)
+				a.logReload(u)
 			case <-tick.C:
+				// A live events file is readable as it grows: flushed
+				// every tick (100 ms) that follows a write.
+				if jsonl != nil && writeErr == nil && jsonl.Written() != flushed {
+					flushed = jsonl.Written()
+					writeErr = jsonl.Flush()
+				}
 			}
 			ro.release(watermark(), handle)
 			st.reorderOverflow.Store(ro.overflow)
@@ -402,6 +435,10 @@ func (l *liveSource) Next() (capture.Frame, error) {
 	}
 	return f, err
 }
+
+// IdleNow implements capture.IdleClock: AF_PACKET timestamps are wall
+// clock, so a quiet link's connections expire by the clock.
+func (l *liveSource) IdleNow() time.Time { return time.Now() }
 
 // Bounds of the reorder stage.
 const (

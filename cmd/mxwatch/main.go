@@ -50,6 +50,10 @@ type app struct {
 	v          *viper.Viper
 	configPath string
 	cfg        fileConfig
+	// loaded is the configuration as read from file and environment
+	// before a command's flags changed it; a reload compares against it.
+	loaded     fileConfig
+	level      slog.LevelVar // the logger's level; a reload may change it
 	logger     *slog.Logger
 	stdout     io.Writer
 	stderr     io.Writer
@@ -128,8 +132,8 @@ func (a *app) setup(cmd *cobra.Command) error {
 	if used != "" && used != os.DevNull {
 		cfg.resolvePaths(filepath.Dir(used))
 	}
-	a.cfg = cfg
-	logger, err := newLogger(a.stderr, cfg.Log)
+	a.cfg, a.loaded = cfg, cfg
+	logger, err := newLogger(a.stderr, cfg.Log, &a.level)
 	if err != nil {
 		return &exitError{exitUsage, err}
 	}
@@ -140,11 +144,14 @@ func (a *app) setup(cmd *cobra.Command) error {
 	return nil
 }
 
-func newLogger(w io.Writer, cfg logConfig) (*slog.Logger, error) {
-	var level slog.Level
-	if err := level.UnmarshalText([]byte(cfg.Level)); err != nil {
-		return nil, fmt.Errorf("log.level: %w", err)
+// newLogger builds the logger of cfg; its level is set into level, which
+// can change it later.
+func newLogger(w io.Writer, cfg logConfig, level *slog.LevelVar) (*slog.Logger, error) {
+	l, err := parseLevel(cfg.Level)
+	if err != nil {
+		return nil, err
 	}
+	level.Set(l)
 	opts := &slog.HandlerOptions{Level: level}
 	switch strings.ToLower(cfg.Format) {
 	case "text", "":
@@ -153,6 +160,14 @@ func newLogger(w io.Writer, cfg logConfig) (*slog.Logger, error) {
 		return slog.New(slog.NewJSONHandler(w, opts)), nil
 	}
 	return nil, fmt.Errorf("log.format: %q is neither text nor json", cfg.Format)
+}
+
+func parseLevel(s string) (slog.Level, error) {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(s)); err != nil {
+		return level, fmt.Errorf("log.level: %w", err)
+	}
+	return level, nil
 }
 
 func must(err error) {
