@@ -19,6 +19,12 @@ func setU32(b []byte, off int, o binary.ByteOrder, v uint32) []byte {
 	return b
 }
 
+func setU16(b []byte, off int, o binary.ByteOrder, v uint16) []byte {
+	b = bytes.Clone(b)
+	o.PutUint16(b[off:], v)
+	return b
+}
+
 func TestHostile(t *testing.T) {
 	pkts := testPackets(2, 1, true)
 	pcap := pcapgoFile(t, false, 1, pkts)

@@ -2,6 +2,7 @@ package pcapfile
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"io"
 	"testing"
@@ -49,7 +50,18 @@ func matchPcapgo(t *testing.T, file []byte) {
 	t.Helper()
 	want, wantErr := viaPcapgo(t, file)
 	if wantErr == errHeader {
-		return // not a classic pcap header pcapgo accepts
+		// Not a classic pcap header pcapgo accepts: when it starts with
+		// a classic pcap magic, Reader must refuse it too.
+		if len(file) >= 4 {
+			switch binary.LittleEndian.Uint32(file) {
+			case 0xa1b2c3d4, 0xd4c3b2a1, 0xa1b23c4d, 0x4d3cb2a1:
+				if r, err := NewReader("f", bytes.NewReader(file), int64(len(file))); err == nil {
+					r.Close()
+					t.Fatal("pcapgo rejects the header; Reader accepts it")
+				}
+			}
+		}
+		return
 	}
 	for _, size := range []int64{int64(len(file)), 1} {
 		got, err := readAll(t, "f", file, size)
@@ -101,6 +113,9 @@ func TestPcapMatchesPcapgo(t *testing.T) {
 		"caplen over origlen":    setU32(pcap, rec+12, le, 1),
 		"µs fraction overflow":   setU32(pcap, rec+4, le, 0xfffffff0),
 		"link type FCS bits":     setU32(pcap, 20, le, 1|0x10000000),
+		"version 2.3":            setU16(pcap, 6, le, 3),
+		"version 1.4":            setU16(pcap, 4, le, 1),
+		"header cut":             pcap[:pcapHeaderLen-1],
 	} {
 		t.Run(name, func(t *testing.T) { matchPcapgo(t, file) })
 	}
