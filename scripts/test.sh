@@ -61,6 +61,13 @@ if ! command -v clickhouse-server >/dev/null 2>&1; then
   command -v systemctl >/dev/null 2>&1 && systemctl stop clickhouse-server >/dev/null 2>&1 || true
 fi
 
+if [ ! -x /usr/sbin/unbound ] && ! command -v unbound >/dev/null 2>&1; then
+  apt_install unbound ||
+    echo "WARNING: unbound is missing, so the dnstap input is not tested with a real resolver (apt-get install unbound)"
+  # The tests run their own unbound on loopback and in network namespaces.
+  command -v systemctl >/dev/null 2>&1 && systemctl stop unbound >/dev/null 2>&1 || true
+fi
+
 if ! command -v docker-compose >/dev/null 2>&1 && ! docker compose version >/dev/null 2>&1; then
   apt_install docker-compose ||
     echo "WARNING: docker-compose is missing, so docker-compose.yml is only checked structurally (apt-get install docker-compose)"

@@ -315,11 +315,19 @@ func TestCaptureConfigErrors(t *testing.T) {
 		name string
 		args []string
 		want string
+		env  string // NAME=value
 	}{
-		{"no interface", nil, "no interface"},
-		{"workers", []string{"-i", "lo", "--workers", "0"}, "live.workers"},
+		{"no interface", nil, "no interface", ""},
+		{"workers", []string{"-i", "lo", "--workers", "0"}, "live.workers", ""},
+		{"dnstap form", []string{"--dnstap", "udp:127.0.0.1:5"}, "live.dnstap.listen", ""},
+		{"dnstap no path", []string{"--dnstap", "unix:"}, "live.dnstap.listen", ""},
+		{"dnstap socket mode", []string{"--dnstap", "unix:/nonexistent/x.sock"}, "socket_mode", "MXWATCH_LIVE_DNSTAP_SOCKET_MODE=rw"},
+		{"dnstap frame size", []string{"--dnstap", "unix:/nonexistent/x.sock"}, "max_frame_size", "MXWATCH_LIVE_DNSTAP_MAX_FRAME_SIZE=-1"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			if k, v, ok := strings.Cut(tc.env, "="); ok {
+				t.Setenv(k, v)
+			}
 			code, _, errs := mxwatch(t, append([]string{"capture", "--config", "/dev/null"}, tc.args...)...)
 			if code != exitUsage || !strings.Contains(errs, tc.want) {
 				t.Errorf("exit %d, stderr %q; want %d and %q", code, errs, exitUsage, tc.want)

@@ -5,8 +5,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"io/fs"
 	"math"
 	"os"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -15,6 +19,7 @@ import (
 
 	"github.com/mxwatch/mxwatch/capture"
 	"github.com/mxwatch/mxwatch/capture/afpacket"
+	"github.com/mxwatch/mxwatch/capture/dnstap"
 	"github.com/mxwatch/mxwatch/event"
 	"github.com/mxwatch/mxwatch/internal/telemetry"
 	"github.com/mxwatch/mxwatch/sink"
@@ -32,15 +37,27 @@ type liveConfig struct {
 	Events       string        `mapstructure:"events"`
 	QueueSize    int           `mapstructure:"queue_size"`
 	User         string        `mapstructure:"user"`
+	DNSTap       dnstapConfig  `mapstructure:"dnstap"`
+}
+
+type dnstapConfig struct {
+	Listen       []string      `mapstructure:"listen"`
+	SocketMode   string        `mapstructure:"socket_mode"`
+	MaxConns     int           `mapstructure:"max_conns"`
+	MaxFrameSize int           `mapstructure:"max_frame_size"`
+	IdleTimeout  time.Duration `mapstructure:"idle_timeout"`
 }
 
 func defaultLiveConfig() liveConfig {
 	return liveConfig{Workers: 1, BlockSize: afpacket.DefaultBlockSize, NumBlocks: afpacket.DefaultNumBlocks,
-		BlockTimeout: afpacket.DefaultBlockTimeout, Promiscuous: true, Tunnels: true, QueueSize: 10000}
+		BlockTimeout: afpacket.DefaultBlockTimeout, Promiscuous: true, Tunnels: true, QueueSize: 10000,
+		DNSTap: dnstapConfig{Listen: []string{}, SocketMode: "0660", MaxConns: dnstap.DefaultMaxConns, MaxFrameSize: dnstap.DefaultMaxFrameSize,
+			IdleTimeout: dnstap.DefaultIdleTimeout}}
 }
 
 func (a *app) captureCommand() *cobra.Command {
 	var iface, events string
+	var taps []string
 	var workers int
 	var brokers []string
 	cmd := &cobra.Command{
@@ -57,6 +74,14 @@ The workers' events meet in one detector, so a host's MX lookup and its
 later port-25 connect are paired even when fanout put them on different
 workers (the lookup's flow and the connect's flow hash differently).
 
+Hosting servers usually ask a local caching resolver, so their MX lookups
+may never cross the mirror port. With --dnstap (live.dnstap.listen) the
+sensor also accepts dnstap (Frame Streams) from the platform's resolvers
+on a unix or TCP socket and turns their CLIENT_QUERY/CLIENT_RESPONSE
+messages into the same dns events, so a lookup through the resolver pairs
+with the connect seen on the mirror. capture can run on dnstap alone
+(no -i) to record lookups.
+
 Needs CAP_NET_RAW (and CAP_NET_ADMIN for promiscuous mode): start it with
 those capabilities as an unprivileged user (the systemd unit in
 deploy/mxwatch-capture.service does), or start it as root with live.user
@@ -72,7 +97,8 @@ the running configuration stays. SIGINT or SIGTERM stops capturing,
 flushes the sessions in progress, delivers the events and exits 0.`,
 		Example: `  mxwatch capture -i eth1 --kafka kafka1:9092
   mxwatch capture -i eth1 --workers 4 --events /var/lib/mxwatch/events.jsonl
-  MXWATCH_METRICS_LISTEN=127.0.0.1:9110 mxwatch capture -i eth1`,
+  MXWATCH_METRICS_LISTEN=127.0.0.1:9110 mxwatch capture -i eth1
+  mxwatch capture -i eth1 --dnstap unix:/run/mxwatch/dnstap.sock --dnstap tcp:0.0.0.0:6000`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			f := cmd.Flags()
@@ -88,6 +114,9 @@ flushes the sessions in progress, delivers the events and exits 0.`,
 			if f.Changed("kafka") {
 				a.cfg.Kafka.Brokers = brokers
 			}
+			if f.Changed("dnstap") {
+				a.cfg.Live.DNSTap.Listen = taps
+			}
 			return a.runCapture(cmd.Context())
 		},
 	}
@@ -96,6 +125,7 @@ flushes the sessions in progress, delivers the events and exits 0.`,
 	f.IntVar(&workers, "workers", 0, "capture workers sharing the interface through fanout (overrides live.workers)")
 	f.StringVarP(&events, "events", "e", "", "also write events as JSON Lines to this file (overrides live.events)")
 	f.StringSliceVar(&brokers, "kafka", nil, "publish events to these Kafka brokers (overrides kafka.brokers)")
+	f.StringSliceVar(&taps, "dnstap", nil, "also take DNS from resolvers' dnstap on these sockets: unix:/path or tcp:host:port (overrides live.dnstap.listen)")
 	return cmd
 }
 
@@ -110,8 +140,8 @@ func (a *app) runCapture(ctx context.Context) error {
 	cfg := a.cfg
 	lc := cfg.Live
 	switch {
-	case lc.Interface == "":
-		return &exitError{exitUsage, errors.New("configuration: no interface (-i IFACE or live.interface)")}
+	case lc.Interface == "" && len(lc.DNSTap.Listen) == 0:
+		return &exitError{exitUsage, errors.New("configuration: no interface (-i IFACE or live.interface) and no dnstap input (--dnstap or live.dnstap.listen)")}
 	case lc.Workers < 1 || lc.Workers > 64:
 		return &exitError{exitUsage, fmt.Errorf("configuration: live.workers %d: want 1 to 64", lc.Workers)}
 	case lc.QueueSize < 1:
@@ -128,6 +158,9 @@ func (a *app) runCapture(ctx context.Context) error {
 	if err := ccfg.Validate(); err != nil {
 		return &exitError{exitUsage, fmt.Errorf("configuration: capture: %w", err)}
 	}
+	if _, err := lc.DNSTap.config(cfg); err != nil {
+		return &exitError{exitUsage, fmt.Errorf("configuration: %w", err)}
+	}
 	filter, err := afpacket.MailDNSFilter(append(append([]uint16(nil), ccfg.MailPorts...), ccfg.ImplicitTLSPorts...), ccfg.DNSPorts, lc.Tunnels)
 	if err != nil {
 		return &exitError{exitUsage, fmt.Errorf("configuration: %w", err)}
@@ -136,13 +169,17 @@ func (a *app) runCapture(ctx context.Context) error {
 	if group == 0 {
 		group = uint16(os.Getpid())
 	}
-	sources := make([]*afpacket.Source, 0, lc.Workers)
+	workers := lc.Workers
+	if lc.Interface == "" { // dnstap only
+		workers = 0
+	}
+	sources := make([]*afpacket.Source, 0, workers)
 	closeSources := func() {
 		for _, s := range sources {
 			_ = s.Close()
 		}
 	}
-	for i := 0; i < lc.Workers; i++ {
+	for i := 0; i < workers; i++ {
 		ac := afpacket.Config{Interface: lc.Interface, BlockSize: lc.BlockSize, NumBlocks: lc.NumBlocks, BlockTimeout: lc.BlockTimeout,
 			Promiscuous: lc.Promiscuous, Filter: filter, ReturnIdle: true, PollTimeout: 200 * time.Millisecond}
 		if lc.Workers > 1 {
@@ -159,8 +196,17 @@ func (a *app) runCapture(ctx context.Context) error {
 		}
 		sources = append(sources, s)
 	}
-	// The sockets are open: nothing below needs privileges.
 	defer closeSources()
+	taps, err := a.openDNSTap(lc.DNSTap, cfg)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		for _, l := range taps {
+			_ = l.Close()
+		}
+	}()
+	// The sockets are open: nothing below needs privileges.
 
 	runCtx, stopRun := context.WithCancel(ctx)
 	defer stopRun()
@@ -235,6 +281,9 @@ func (a *app) runCapture(ctx context.Context) error {
 		if c := detCounters.Load(); c != nil {
 			out = append(out, *c...)
 		}
+		for _, l := range taps {
+			out = append(out, dnstapCounters(l.Stats())...)
+		}
 		out = append(out, event.Counter{Stage: "live", Name: "events", Count: st.events.Load()},
 			event.Counter{Stage: "live", Name: "queue_full_waits", Count: st.queueFull.Load()},
 			event.Counter{Stage: "live", Name: "reorder_overflow", Count: st.reorderOverflow.Load(), Drop: true},
@@ -248,6 +297,9 @@ func (a *app) runCapture(ctx context.Context) error {
 	started := time.Now()
 	stopTelemetry, err := a.startTelemetry(stages, func() error {
 		last := st.lastPacket.Load()
+		if len(sources) == 0 { // dnstap only: resolvers connect when they have something to say
+			return nil
+		}
 		if last == 0 && time.Since(started) > time.Minute || last != 0 && time.Since(time.Unix(0, last)) > time.Minute {
 			return errors.New("no packet for a minute")
 		}
@@ -362,22 +414,55 @@ func (a *app) runCapture(ctx context.Context) error {
 		detCounters.Store(&c)
 	}()
 
-	a.logger.Info("capturing", "interface", lc.Interface, "workers", lc.Workers, "ring_bytes_per_worker", lc.BlockSize*lc.NumBlocks,
-		"kafka", cfg.Kafka.Brokers, "events", lc.Events)
-	var wg sync.WaitGroup
-	errs := make([]error, len(sources))
+	a.logger.Info("capturing", "interface", lc.Interface, "workers", len(sources), "ring_bytes_per_worker", lc.BlockSize*lc.NumBlocks,
+		"dnstap", lc.DNSTap.Listen, "kafka", cfg.Kafka.Brokers, "events", lc.Events)
+	// A worker or dnstap listener that fails stops the whole capture: a
+	// sensor that silently lost half its input is worse than a restart.
+	failed := make(chan struct{})
+	var failOnce sync.Once
+	fail := func() { failOnce.Do(func() { close(failed) }) }
+	var wg, tapWG sync.WaitGroup
+	errs := make([]error, len(sources)+len(taps))
 	for i := range sources {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			errs[i] = engines[i].Run(runCtx, &liveSource{src: sources[i], st: &st, progress: &progress[i]})
 			engines[i].Close() // flushes the sessions in progress
+			if errs[i] != nil && ctx.Err() == nil {
+				fail()
+			}
 		}()
 	}
-	<-ctx.Done()
-	a.logger.Info("stopping: flushing sessions and events")
+	// dnstap events join the engines' events; the reorder stage puts
+	// them in packet-time order, so a lookup through the resolver pairs
+	// with the connect seen on the mirror.
+	tapCtx, stopTaps := context.WithCancel(ctx)
+	defer stopTaps()
+	for i, l := range taps {
+		tapWG.Add(1)
+		go func() {
+			defer tapWG.Done()
+			err := l.Serve(tapCtx, func(d *event.DNS) {
+				st.events.Add(1)
+				queue <- d
+			})
+			if err != nil {
+				errs[len(sources)+i] = err
+				fail()
+			}
+		}()
+	}
+	select {
+	case <-ctx.Done():
+		a.logger.Info("stopping: flushing sessions and events")
+	case <-failed:
+		a.logger.Error("an input failed; stopping: flushing sessions and events")
+	}
 	closeSources() // unblocks Next: the engines end with io.EOF
+	stopTaps()
 	wg.Wait()
+	tapWG.Wait()
 	close(queue)
 	<-detDone
 
@@ -397,7 +482,7 @@ func (a *app) runCapture(ctx context.Context) error {
 	}
 	a.logger.Info("capture stopped", "packets", packets, "kernel_drops", drops, "events", st.events.Load())
 	for _, err := range errs {
-		if err != nil && !errors.Is(err, context.Canceled) {
+		if err != nil && !errors.Is(err, context.Canceled) && !errors.Is(err, io.EOF) {
 			return &exitError{exitFailure, err}
 		}
 	}
@@ -507,4 +592,67 @@ func (h *eventHeap) Pop() any {
 	x := old[len(old)-1]
 	*h = old[:len(old)-1]
 	return x
+}
+
+// openDNSTap opens the dnstap sockets of live.dnstap.listen: "unix:PATH"
+// or "tcp:HOST:PORT".
+func (a *app) openDNSTap(c dnstapConfig, cfg fileConfig) ([]*dnstap.Listener, error) {
+	tc, err := c.config(cfg)
+	if err != nil {
+		return nil, &exitError{exitUsage, fmt.Errorf("configuration: %w", err)}
+	}
+	var out []*dnstap.Listener
+	for _, addr := range c.Listen {
+		network, address, _ := strings.Cut(addr, ":")
+		l, err := dnstap.Listen(network, address, tc)
+		if err != nil {
+			for _, l := range out {
+				_ = l.Close()
+			}
+			code := exitFailure
+			if errors.Is(err, dnstap.ErrConfig) || errors.Is(err, dnstap.ErrNetwork) {
+				code = exitUsage
+			}
+			return nil, &exitError{code, err}
+		}
+		a.logger.Info("dnstap: listening", "addr", l.Addr().String(), "network", network)
+		out = append(out, l)
+	}
+	return out, nil
+}
+
+// config checks c and returns the listeners' configuration.
+func (c dnstapConfig) config(cfg fileConfig) (dnstap.Config, error) {
+	mode, err := strconv.ParseUint(c.SocketMode, 8, 32)
+	if err != nil || mode > 0o777 {
+		return dnstap.Config{}, fmt.Errorf("live.dnstap.socket_mode %q: want octal permissions such as 0660", c.SocketMode)
+	}
+	for _, addr := range c.Listen {
+		network, address, ok := strings.Cut(addr, ":")
+		if !ok || address == "" || network != "unix" && network != "tcp" {
+			return dnstap.Config{}, fmt.Errorf("live.dnstap.listen %q: want unix:/path/to/socket or tcp:host:port", addr)
+		}
+	}
+	tc := dnstap.Config{Sensor: cfg.Sensor, MaxFrameSize: c.MaxFrameSize, MaxConns: c.MaxConns, IdleTimeout: c.IdleTimeout,
+		SocketMode: fs.FileMode(mode), DNS: cfg.captureConfig().DNS}
+	if err := tc.Validate(); err != nil {
+		return dnstap.Config{}, fmt.Errorf("live.dnstap: %w", err)
+	}
+	return tc, nil
+}
+
+// dnstapCounters are a dnstap listener's counters for the metrics.
+func dnstapCounters(s dnstap.Stats) []event.Counter {
+	c := func(name string, n uint64, drop bool) event.Counter {
+		return event.Counter{Stage: "dnstap", Name: name, Count: n, Drop: drop}
+	}
+	return []event.Counter{
+		c("connections", s.Conns, false), c("refused", s.Refused, true),
+		c("frames", s.Frames, false), c("messages", s.Messages, false),
+		c("client_queries", s.ClientQueries, false), c("client_responses", s.ClientResponses, false),
+		c("other_types", s.OtherTypes, false), c("malformed", s.Malformed, true), c("incomplete", s.Incomplete, true),
+		c("oversize", s.Oversize, true), c("protocol_errors", s.ProtocolErrors, true), c("truncated", s.Truncated, false),
+		c("idle_timeouts", s.IdleTimeouts, false), c("events", s.Events, false),
+		c("dns_malformed", s.DNS.Malformed, true), c("dns_unmatched_responses", s.DNS.UnmatchedResponses, false),
+	}
 }

@@ -52,6 +52,9 @@ func TestMain(m *testing.M) {
 	if spec := os.Getenv(replayEnv); spec != "" {
 		os.Exit(replayHelper(spec))
 	}
+	if spec := os.Getenv(digEnv); spec != "" {
+		os.Exit(digHelper(spec))
+	}
 	if port := os.Getenv(kfakeEnv); port != "" {
 		os.Exit(kfakeHelper(port))
 	}

@@ -1,0 +1,274 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	mdns "github.com/miekg/dns"
+
+	"github.com/mxwatch/mxwatch/capture/pcapgen"
+	"github.com/mxwatch/mxwatch/event"
+)
+
+// digEnv asks the test binary to send one DNS query ("LOCALADDR SERVER
+// NAME TYPE") and print the answer's records, one per line: the hosting
+// server of the dnstap test, run inside the test's network namespace.
+const digEnv = "MXWATCH_TEST_DIG"
+
+func digHelper(spec string) int {
+	f := strings.Fields(spec)
+	if len(f) != 4 {
+		fmt.Fprintln(os.Stderr, "dig: want LOCALADDR SERVER NAME TYPE")
+		return 2
+	}
+	d := net.Dialer{LocalAddr: &net.UDPAddr{IP: net.ParseIP(f[0])}, Timeout: 2 * time.Second}
+	c, err := d.Dial("udp", f[1])
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "dig:", err)
+		return 1
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(2 * time.Second))
+	q := new(mdns.Msg)
+	q.SetQuestion(mdns.Fqdn(f[2]), mdns.StringToType[f[3]])
+	co := &mdns.Conn{Conn: c}
+	if err := co.WriteMsg(q); err != nil {
+		fmt.Fprintln(os.Stderr, "dig:", err)
+		return 1
+	}
+	r, err := co.ReadMsg()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "dig:", err)
+		return 1
+	}
+	for _, rr := range r.Answer {
+		fmt.Println(rr.String())
+	}
+	return 0
+}
+
+// TestCaptureDNSTap: a hosting server (10.20.1.5) asks the platform's
+// resolver, Debian's unbound, for the MX of a domain; that lookup never
+// crosses the mirror, but unbound reports it over dnstap to `mxwatch
+// capture --dnstap`. The server then connects to the MX on port 25,
+// which the mirror (a veth) shows: the connection is direct-to-MX,
+// paired with the dnstap lookup. From the capture alone (analyze), the
+// same connection is only direct-25.
+func TestCaptureDNSTap(t *testing.T) {
+	unbound, err := exec.LookPath("unbound")
+	if err != nil {
+		unbound = "/usr/sbin/unbound"
+		if _, err := os.Stat(unbound); err != nil {
+			t.Skip("needs unbound built with dnstap (Debian: apt-get install unbound)")
+		}
+	}
+	if out, _ := exec.Command(unbound, "-V").CombinedOutput(); !bytes.Contains(out, []byte("dnstap")) {
+		t.Skip("unbound was built without dnstap")
+	}
+	ns := netns(t)
+	dir := t.TempDir()
+	run := func(args ...string) {
+		t.Helper()
+		if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
+			t.Fatalf("ip %v: %v: %s", args, err, out)
+		}
+	}
+	// The hosting server and the resolver are addresses of the namespace:
+	// their DNS traffic stays on its loopback, away from the veth mirror.
+	run("-n", ns, "addr", "add", "10.20.1.5/32", "dev", "lo")
+	run("-n", ns, "addr", "add", "10.20.0.53/32", "dev", "lo")
+
+	var buf bytes.Buffer
+	sc, _ := pcapgen.Lookup("class-direct-25")
+	if err := pcapgen.WriteScenario(&buf, sc); err != nil {
+		t.Fatal(err)
+	}
+	pcap := filepath.Join(dir, "direct-25.pcap")
+	if err := os.WriteFile(pcap, buf.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg, _ := filepath.Abs("testdata/platform.yaml")
+	want := filepath.Join(dir, "want.jsonl")
+	if code, _, errs := mxwatch(t, "analyze", "--config", cfg, "--format", "none", "--events", want, pcap); code != exitOK {
+		t.Fatalf("analyze: %s", errs)
+	}
+	if w := classesByClient(t, want); w["10.20.1.5 direct-25"] != 2 {
+		t.Fatalf("analyze of the capture alone: %v, want 2 direct-25", w)
+	}
+
+	sock := filepath.Join(dir, "dnstap.sock")
+	got := filepath.Join(dir, "got.jsonl")
+	cmd := exec.Command("ip", "netns", "exec", ns, os.Args[0])
+	cmd.Env = append(os.Environ(), helperArgsEnv+"="+strings.Join([]string{"capture", "--config", cfg, "-i", "veth1",
+		"--dnstap", "unix:" + sock, "--events", got, "--sensor", "lab"}, "\x1f"),
+		"MXWATCH_METRICS_LISTEN=", "MXWATCH_CAPTURE_TCP_HANDSHAKE_TIMEOUT=2s")
+	var log syncBuffer
+	cmd.Stderr = &log
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		if cmd.ProcessState == nil {
+			_ = cmd.Process.Kill()
+			_ = cmd.Wait()
+		}
+	}()
+	waitFor := func(what string, ok func() bool) {
+		t.Helper()
+		deadline := time.Now().Add(30 * time.Second)
+		for !ok() {
+			if time.Now().After(deadline) || cmd.ProcessState != nil {
+				t.Fatalf("no %s:\n%s", what, log.String())
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	waitFor("capture start", func() bool { return strings.Contains(log.String(), "msg=capturing") })
+
+	conf := filepath.Join(dir, "unbound.conf")
+	if err := os.WriteFile(conf, []byte(fmt.Sprintf(`server:
+  username: ""
+  chroot: ""
+  directory: %q
+  pidfile: ""
+  use-syslog: no
+  do-daemonize: no
+  interface: 10.20.0.53
+  port: 53
+  do-ip6: no
+  access-control: 10.0.0.0/8 allow
+  module-config: "iterator"
+  num-threads: 1
+  local-zone: "unknown-target.example." static
+  local-data: "unknown-target.example. 300 IN MX 10 smtp.unknown-target.example."
+  local-data: "smtp.unknown-target.example. 300 IN A 203.0.113.99"
+dnstap:
+  dnstap-enable: yes
+  dnstap-socket-path: %q
+  dnstap-send-identity: yes
+  dnstap-identity: "resolver1"
+  dnstap-log-client-query-messages: yes
+  dnstap-log-client-response-messages: yes
+`, dir, sock)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ub := exec.Command("ip", "netns", "exec", ns, unbound, "-d", "-c", conf)
+	var ubLog syncBuffer
+	ub.Stdout, ub.Stderr = &ubLog, &ubLog
+	if err := ub.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		_ = ub.Process.Signal(syscall.SIGTERM)
+		_ = ub.Wait()
+		if t.Failed() {
+			t.Logf("unbound:\n%s", ubLog.String())
+		}
+	}()
+
+	dig := func(name, typ string) string {
+		t.Helper()
+		var out []byte
+		var err error
+		for range 50 { // unbound needs a moment to bind
+			q := exec.Command("ip", "netns", "exec", ns, os.Args[0])
+			q.Env = append(os.Environ(), digEnv+"=10.20.1.5 10.20.0.53:53 "+name+" "+typ)
+			if out, err = q.CombinedOutput(); err == nil {
+				return string(out)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		t.Fatalf("query %s %s: %v: %s", name, typ, err, out)
+		return ""
+	}
+	if ans := dig("unknown-target.example", "MX"); !strings.Contains(ans, "smtp.unknown-target.example.") {
+		t.Fatalf("MX answer: %q", ans)
+	}
+	if ans := dig("smtp.unknown-target.example", "A"); !strings.Contains(ans, "203.0.113.99") {
+		t.Fatalf("A answer: %q", ans)
+	}
+	dnsEvents := func() []*event.DNS {
+		var out []*event.DNS
+		for _, ev := range readEvents(t, got) {
+			if d, ok := ev.(*event.DNS); ok {
+				out = append(out, d)
+			}
+		}
+		return out
+	}
+	waitFor("dns events from dnstap", func() bool { return len(dnsEvents()) >= 2 })
+	time.Sleep(100 * time.Millisecond) // the lookup strictly before the connect
+
+	abs, _ := filepath.Abs(pcap)
+	rp := exec.Command("ip", "netns", "exec", ns, os.Args[0])
+	rp.Env = append(os.Environ(), replayEnv+"="+abs+" veth0")
+	if out, err := rp.CombinedOutput(); err != nil {
+		t.Fatalf("replay: %v: %s", err, out)
+	}
+	waitFor("findings", func() bool { return len(classesByClient(t, got)) >= 2 })
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("capture after SIGTERM: %v\n%s", err, log.String())
+	}
+
+	for _, d := range dnsEvents() {
+		if d.Client.Addr().String() != "10.20.1.5" || d.Server.String() != "10.20.0.53:53" || !d.Matched || d.Sensor != "lab" {
+			t.Errorf("dns event %s %s: client %v server %v matched %v sensor %q", d.QName, d.QType, d.Client, d.Server, d.Matched, d.Sensor)
+		}
+	}
+	var pairedMX bool
+	for _, ev := range readEvents(t, got) {
+		f, ok := ev.(*event.Finding)
+		if !ok {
+			continue
+		}
+		switch f.Server.Addr().String() {
+		case "203.0.113.99":
+			if f.Class != event.ClassDirectToMX || f.Pairing == nil || f.Pairing.Domain != "unknown-target.example" || f.Pairing.By != "self" {
+				t.Errorf("connect to the MX: class %s, pairing %+v; want direct-to-mx paired with unknown-target.example (%s)", f.Class, f.Pairing, f.Reason)
+			} else {
+				pairedMX = true
+			}
+		case "198.51.100.99":
+			if f.Class != event.ClassDirect25 {
+				t.Errorf("connect to 198.51.100.99: class %s, want direct-25", f.Class)
+			}
+		}
+	}
+	if !pairedMX {
+		t.Errorf("no finding for the connect to the MX:\n%s", log.String())
+	}
+	t.Logf("classes with dnstap: %v", classesByClient(t, got))
+}
+
+// readEvents decodes a JSON Lines events file.
+func readEvents(t *testing.T, file string) []event.Event {
+	t.Helper()
+	data, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []event.Event
+	for _, line := range bytes.Split(data, []byte("\n")) {
+		if len(bytes.TrimSpace(line)) == 0 {
+			continue
+		}
+		ev, err := event.Decode(line)
+		if err != nil {
+			// the last line may be partly flushed
+			continue
+		}
+		out = append(out, ev)
+	}
+	return out
+}
