@@ -272,3 +272,121 @@ func readEvents(t *testing.T, file string) []event.Event {
 	}
 	return out
 }
+
+// TestCaptureDNSTapOnly: capture without an interface records the
+// lookups a resolver reports over dnstap (no privileges needed), and
+// stops cleanly on SIGTERM with the resolver still connected.
+func TestCaptureDNSTapOnly(t *testing.T) {
+	unbound, err := exec.LookPath("unbound")
+	if err != nil {
+		unbound = "/usr/sbin/unbound"
+		if _, err := os.Stat(unbound); err != nil {
+			t.Skip("needs unbound built with dnstap (Debian: apt-get install unbound)")
+		}
+	}
+	if out, _ := exec.Command(unbound, "-V").CombinedOutput(); !bytes.Contains(out, []byte("dnstap")) {
+		t.Skip("unbound was built without dnstap")
+	}
+	dir := t.TempDir()
+	sock := filepath.Join(dir, "tap.sock")
+	got := filepath.Join(dir, "got.jsonl")
+	cmd := exec.Command(os.Args[0])
+	cmd.Env = append(os.Environ(), helperArgsEnv+"="+strings.Join([]string{"capture", "--config", os.DevNull,
+		"--dnstap", "unix:" + sock, "--events", got}, "\x1f"), "MXWATCH_METRICS_LISTEN=", "MXWATCH_LIVE_DNSTAP_SOCKET_MODE=0600")
+	var log syncBuffer
+	cmd.Stderr = &log
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		if cmd.ProcessState == nil {
+			_ = cmd.Process.Kill()
+			_ = cmd.Wait()
+		}
+	}()
+	deadline := time.Now().Add(20 * time.Second)
+	for !strings.Contains(log.String(), "msg=capturing") {
+		if time.Now().After(deadline) {
+			t.Fatalf("capture did not start:\n%s", log.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if fi, err := os.Stat(sock); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("socket %s: %v, mode %v; want 0600", sock, err, fi)
+	}
+
+	l, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := l.LocalAddr().(*net.UDPAddr).Port
+	l.Close()
+	conf := filepath.Join(dir, "unbound.conf")
+	if err := os.WriteFile(conf, []byte(fmt.Sprintf(`server:
+  username: ""
+  chroot: ""
+  directory: %q
+  pidfile: ""
+  use-syslog: no
+  do-daemonize: no
+  interface: 127.0.0.1
+  port: %d
+  do-ip6: no
+  do-tcp: no
+  module-config: "iterator"
+  num-threads: 1
+  local-zone: "dest.example." static
+  local-data: "dest.example. 300 IN MX 10 mx.dest.example."
+dnstap:
+  dnstap-enable: yes
+  dnstap-socket-path: %q
+  dnstap-log-client-query-messages: yes
+  dnstap-log-client-response-messages: yes
+`, dir, port, sock)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ub := exec.Command(unbound, "-d", "-c", conf)
+	var ubLog syncBuffer
+	ub.Stdout, ub.Stderr = &ubLog, &ubLog
+	if err := ub.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		_ = ub.Process.Signal(syscall.SIGTERM)
+		_ = ub.Wait()
+		if t.Failed() {
+			t.Logf("unbound:\n%s", ubLog.String())
+		}
+	}()
+	var answered bool
+	for range 50 {
+		q := exec.Command(os.Args[0])
+		q.Env = append(os.Environ(), fmt.Sprintf("%s=127.0.0.1 127.0.0.1:%d dest.example MX", digEnv, port))
+		if out, err := q.CombinedOutput(); err == nil && strings.Contains(string(out), "mx.dest.example.") {
+			answered = true
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if !answered {
+		t.Fatal("unbound did not answer")
+	}
+	deadline = time.Now().Add(20 * time.Second)
+	for len(readEvents(t, got)) == 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("no event from dnstap:\n%s", log.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("capture after SIGTERM: %v\n%s", err, log.String())
+	}
+	evs := readEvents(t, got)
+	d, ok := evs[0].(*event.DNS)
+	if len(evs) != 1 || !ok || d.QName != "dest.example" || d.QType != "MX" || len(d.Answers) != 1 || d.Answers[0].Host != "mx.dest.example" {
+		t.Fatalf("events %+v, want the one MX answer", evs)
+	}
+}
