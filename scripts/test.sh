@@ -68,6 +68,19 @@ if [ ! -x /usr/sbin/unbound ] && ! command -v unbound >/dev/null 2>&1; then
   command -v systemctl >/dev/null 2>&1 && systemctl stop unbound >/dev/null 2>&1 || true
 fi
 
+# The real-software lab (internal/lab): Postfix MTAs, a relay and a
+# smarthost with Cyrus SASL, dnsmasq, PHP mail() through msmtp, swaks.
+lab_missing=()
+for tool in postfix dnsmasq php swaks msmtp saslpasswd2; do
+  command -v "$tool" >/dev/null 2>&1 || [ -x "/usr/sbin/$tool" ] || lab_missing+=("$tool")
+done
+if [ ${#lab_missing[@]} -gt 0 ]; then
+  apt_install postfix dnsmasq php-cli swaks msmtp sasl2-bin libsasl2-modules libnet-dns-perl ||
+    echo "WARNING: ${lab_missing[*]} missing, so the real-software lab is skipped (apt-get install postfix dnsmasq php-cli swaks msmtp sasl2-bin libsasl2-modules libnet-dns-perl)"
+  # The lab runs its own instances inside network namespaces.
+  command -v systemctl >/dev/null 2>&1 && systemctl stop postfix dnsmasq >/dev/null 2>&1 || true
+fi
+
 if ! command -v docker-compose >/dev/null 2>&1 && ! docker compose version >/dev/null 2>&1; then
   apt_install docker-compose ||
     echo "WARNING: docker-compose is missing, so docker-compose.yml is only checked structurally (apt-get install docker-compose)"
