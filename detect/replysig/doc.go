@@ -28,6 +28,12 @@
 // lists specific signatures before general ones. Parse checks that every
 // example matches its own signature.
 //
+// A pattern may capture the list's name from the text in groups named
+// "list" (and "list2", "list3", ..., since RE2 names are unique): the
+// first such group that matched, lower-cased and at most MaxListLen
+// bytes, replaces the signature's list. The generic fallback uses it to
+// name zones it does not know ("blocked using dnsbl.example.net").
+//
 // Only 4xx and 5xx replies are matched; code 0 stands for an unknown code
 // (pasted texts) and is matched too, unless its enhanced code says
 // success. Texts longer than MaxTextLen are cut before matching; cuts and

@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"regexp"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -129,6 +130,8 @@ type entry struct {
 	sig  Signature
 	re   *regexp.Regexp
 	lits []string // prefilter: one must occur in the folded text; nil: none known
+	// listGroups are the indexes of the groups named list, list2, ...
+	listGroups []int
 }
 
 // Table is an ordered, immutable set of signatures; the first that matches
@@ -254,6 +257,11 @@ func compile(s Signature) (entry, error) {
 		}
 	}
 	e := entry{sig: s.clone(), re: re, lits: requiredLiterals(s.Pattern)}
+	for i, name := range re.SubexpNames() {
+		if name == "list" || strings.HasPrefix(name, "list") && strings.Trim(name[4:], "0123456789") == "" {
+			e.listGroups = append(e.listGroups, i)
+		}
+	}
 	for i, ex := range s.Examples {
 		code, enh, text := parsePasted(ex)
 		class, ok := replyClass(code, enh)
@@ -365,10 +373,32 @@ func (t *Table) Match(code int, enhanced, text string) (Signature, bool) {
 			continue
 		}
 		t.inc(statMatched)
-		return e.sig.clone(), true
+		return e.matched(norm), true
 	}
 	t.inc(statUnmatched)
 	return Signature{}, false
+}
+
+// MaxListLen bounds a list name taken from a reply text.
+const MaxListLen = 64
+
+// matched returns the signature that matched norm, with the list named
+// by the text when the pattern captures it.
+func (e *entry) matched(norm string) Signature {
+	sig := e.sig.clone()
+	if len(e.listGroups) == 0 {
+		return sig
+	}
+	m := e.re.FindStringSubmatchIndex(norm)
+	for _, g := range e.listGroups {
+		if m != nil && m[2*g] >= 0 && m[2*g+1] > m[2*g] {
+			if name := strings.ToLower(norm[m[2*g]:m[2*g+1]]); len(name) <= MaxListLen {
+				sig.List = name
+			}
+			break
+		}
+	}
+	return sig
 }
 
 // matchSlow is Match without the prefilter and counters; tests compare the
@@ -384,7 +414,7 @@ func (t *Table) matchSlow(code int, enhanced, text string) (Signature, bool) {
 	norm := Normalize(text)
 	for _, e := range t.list() {
 		if codeAllowed(e.sig.Codes, code, class) && e.re.MatchString(norm) {
-			return e.sig.clone(), true
+			return e.matched(norm), true
 		}
 	}
 	return Signature{}, false

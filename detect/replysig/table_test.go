@@ -518,3 +518,43 @@ func TestFoldLowerCoversASCIIOrbits(t *testing.T) {
 		t.Errorf("foldLower = %q", got)
 	}
 }
+
+// TestGenericListNamedFromText: the generic fallback names an unknown
+// DNSBL by the zone the reply gives, lower case and bounded; known lists
+// keep their own names.
+func TestGenericListNamedFromText(t *testing.T) {
+	tab := Default()
+	long := strings.Repeat("a", 60) + ".example.net"
+	for _, tc := range []struct {
+		name, text string
+		wantID     string
+		wantList   string
+	}{
+		{"postfix blocked using", "Service unavailable; Client host [10.99.1.30] blocked using dnsbl.lab.test", "generic-dnsbl", "dnsbl.lab.test"},
+		{"upper case zone", "Client host [192.0.2.7] blocked using BL.Example-DNSBL.NET; see site", "generic-dnsbl", "bl.example-dnsbl.net"},
+		{"listed in", "Your IP 192.0.2.7 is listed in rbl.foo.example, go away", "generic-dnsbl", "rbl.foo.example"},
+		{"blocked at", "192.0.2.7 blocked at bl.corp.example", "generic-dnsbl", "bl.corp.example"},
+		{"no zone", "Your IP address 192.0.2.7 is blacklisted. Contact us", "generic-dnsbl", "unknown"},
+		{"zone too long", "Client host [192.0.2.7] blocked using " + long, "generic-dnsbl", "unknown"},
+		{"known list", "Service unavailable; Client host [192.0.2.7] blocked using zen.spamhaus.org; https://www.spamhaus.org/query/ip/192.0.2.7", "", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			sig, ok := tab.Match(554, "5.7.1", tc.text)
+			if !ok {
+				t.Fatalf("no match for %q", tc.text)
+			}
+			if tc.wantID == "" { // a specific signature: its own list
+				if sig.ID == "generic-dnsbl" || strings.Contains(sig.List, ".") {
+					t.Errorf("matched %s list %q, want a specific signature with its own name", sig.ID, sig.List)
+				}
+				return
+			}
+			if sig.ID != tc.wantID || sig.List != tc.wantList {
+				t.Errorf("matched %s list %q, want %s list %q", sig.ID, sig.List, tc.wantID, tc.wantList)
+			}
+			if slow, _ := tab.matchSlow(554, "5.7.1", tc.text); slow.List != sig.List {
+				t.Errorf("matchSlow list %q, Match %q", slow.List, sig.List)
+			}
+		})
+	}
+}

@@ -272,8 +272,8 @@ func checkFindings(t *testing.T, findings []*event.Finding) {
 						t.Errorf("no blocklist hit naming %s: %+v", dnsblZone, f.Blocklist)
 						continue
 					}
-					if hit.Type != "blocklist" || hit.List == "" || hit.Code != 554 || hit.Command != "RCPT" {
-						t.Errorf("hit %+v: want type blocklist, a list, 554 to RCPT", *hit)
+					if hit.Type != "blocklist" || hit.List != dnsblZone || hit.Code != 554 || hit.Command != "RCPT" {
+						t.Errorf("hit %+v: want type blocklist, list %s (the zone the reply names), 554 to RCPT", *hit, dnsblZone)
 					}
 					t.Logf("DNSBL rejection tagged: signature %q list %q reason %q text %q", hit.Signature, hit.List, hit.Reason, hit.Text)
 				}
