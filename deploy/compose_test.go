@@ -61,6 +61,7 @@ var wantBinds = map[string]map[string]string{
 		"/var/lib/grafana/dashboards/mxwatch": "dashboards/grafana/dashboards",
 	},
 	"alertmanager":    {"/etc/alertmanager/alertmanager.yml": "deploy/alertmanager.yml"},
+	"clickhouse":      {"/etc/clickhouse-server/users.d/mxwatch-roles.xml": rolesFile},
 	"mxwatch-migrate": {"/etc/mxwatch/mxwatch.yaml": "deploy/mxwatch.yaml"},
 	"mxwatch-sink":    {"/etc/mxwatch/mxwatch.yaml": "deploy/mxwatch.yaml"},
 	"mxwatch-capture": {"/etc/mxwatch/mxwatch.yaml": "deploy/mxwatch.yaml"},
@@ -627,8 +628,36 @@ var stackChecks = []check{
 		if !strings.Contains(g.Environment["GF_PLUGINS_PREINSTALL"]+g.Environment["GF_INSTALL_PLUGINS"], "grafana-clickhouse-datasource") {
 			p = append(p, "grafana: the ClickHouse plugin is not installed")
 		}
-		if g.Environment["CLICKHOUSE_PASSWORD"] != s.file.Services["clickhouse"].Environment["CLICKHOUSE_PASSWORD"] {
-			p = append(p, "grafana: CLICKHOUSE_PASSWORD differs from the clickhouse service's")
+		return p
+	}},
+	{name: "clickhouse accounts", run: func(s *stack) []string {
+		// Who connects as whom: the admin migrates, the writer stores,
+		// the reader shows; each password is the one the clickhouse
+		// service gives that account.
+		var p []string
+		ch := s.file.Services["clickhouse"].Environment
+		for _, key := range []string{"CLICKHOUSE_USER", "CLICKHOUSE_PASSWORD", "CLICKHOUSE_DB", writerPasswordVar, readerPasswordVar} {
+			if ch[key] == "" {
+				p = append(p, "clickhouse: environment lacks "+key+" (the accounts file reads it)")
+			}
+		}
+		if ch["CLICKHOUSE_PASSWORD"] == ch[writerPasswordVar] || ch["CLICKHOUSE_PASSWORD"] == ch[readerPasswordVar] || ch[writerPasswordVar] == ch[readerPasswordVar] {
+			p = append(p, "clickhouse: the admin, writer and reader passwords are not all different")
+		}
+		for _, u := range []struct {
+			svc, userKey, pwKey, user, pw, what string
+		}{
+			{"mxwatch-migrate", "MXWATCH_CLICKHOUSE_USER", "MXWATCH_CLICKHOUSE_PASSWORD", ch["CLICKHOUSE_USER"], ch["CLICKHOUSE_PASSWORD"], "the admin"},
+			{"mxwatch-sink", "MXWATCH_CLICKHOUSE_USER", "MXWATCH_CLICKHOUSE_PASSWORD", writerUser, ch[writerPasswordVar], "the writer account"},
+			{"grafana", "CLICKHOUSE_USER", "CLICKHOUSE_PASSWORD", readerUser, ch[readerPasswordVar], "the read-only account"},
+		} {
+			env := s.file.Services[u.svc].Environment
+			if env[u.userKey] != u.user || env[u.pwKey] != u.pw {
+				p = append(p, fmt.Sprintf("%s: connects as %q (password of %s: %v), want %s %q", u.svc, env[u.userKey], u.pwKey, env[u.pwKey] == u.pw, u.what, u.user))
+			}
+		}
+		if got := s.file.Services["mxwatch-sink"].Environment["MXWATCH_SINK_MIGRATE"]; got != "false" {
+			p = append(p, fmt.Sprintf("mxwatch-sink: MXWATCH_SINK_MIGRATE %q, want \"false\" (the writer account cannot run DDL)", got))
 		}
 		return p
 	}},
@@ -879,6 +908,12 @@ func TestComposeChecksCatch(t *testing.T) {
 		{name: "default differs from env.example", old: "${MXWATCH_IFACE:-eth1}", new: "${MXWATCH_IFACE:-eth0}", wantErr: "defaults to \"eth0\""},
 		{name: "version key", old: "services:\n", new: "version: \"3.9\"\nservices:\n", wantErr: "top-level version"},
 		{name: "short grace period", old: "    command: [\"sink\"]\n    restart: unless-stopped\n    stop_grace_period: 45s\n", new: "    command: [\"sink\"]\n    restart: unless-stopped\n    stop_grace_period: 10s\n", wantErr: "stop_grace_period \"10s\""},
+		{name: "sink writes as the admin", old: "      MXWATCH_CLICKHOUSE_USER: mxwatch_writer\n", new: "", wantErr: "mxwatch-sink: connects as \"mxwatch\""},
+		{name: "grafana reads as the writer", old: "CLICKHOUSE_USER: mxwatch_reader", new: "CLICKHOUSE_USER: mxwatch_writer", wantErr: "grafana: connects as \"mxwatch_writer\""},
+		{name: "grafana gets the admin password", old: "CLICKHOUSE_PASSWORD: ${CLICKHOUSE_READER_PASSWORD:-mxwatch-reader-dev-password}", new: "CLICKHOUSE_PASSWORD: ${CLICKHOUSE_PASSWORD:-mxwatch-dev-password}", wantErr: "grafana: connects as \"mxwatch_reader\" (password of CLICKHOUSE_PASSWORD: false)"},
+		{name: "sink migrates", old: "      MXWATCH_SINK_MIGRATE: \"false\"\n", new: "", wantErr: "MXWATCH_SINK_MIGRATE"},
+		{name: "accounts file not mounted", old: ":/etc/clickhouse-server/users.d/mxwatch-roles.xml:ro", new: ":/etc/clickhouse-server/config.d/mxwatch-roles.xml:ro", wantErr: "at /etc/clickhouse-server/users.d/mxwatch-roles.xml"},
+		{name: "writer password missing", old: "      CLICKHOUSE_WRITER_PASSWORD: ${CLICKHOUSE_WRITER_PASSWORD:-mxwatch-writer-dev-password}\n", new: "", wantErr: "clickhouse: environment lacks CLICKHOUSE_WRITER_PASSWORD"},
 		{name: "undeclared volume", old: "  grafana-data:\n", new: "", wantErr: "volume \"grafana-data\" is not declared"},
 	}
 	_, _, data := readCompose(t)

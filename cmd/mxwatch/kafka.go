@@ -141,6 +141,9 @@ func (k *kafkaSink) counters() []event.Counter {
 		{Stage: "kafka", Name: "spooled", Count: s.Spooled},
 		{Stage: "kafka", Name: "spool_bytes", Count: uint64(s.SpoolBytes)},
 		{Stage: "kafka", Name: "dropped_spool_full", Count: s.Dropped, Drop: true},
+		// The part of dropped_spool_full lost to a full disk (not the
+		// spool's own bound): already counted above, so not a drop here.
+		{Stage: "kafka", Name: "dropped_no_space", Count: s.DroppedNoSpace},
 		{Stage: "kafka", Name: "spool_corrupt", Count: s.Corrupt, Drop: true},
 		{Stage: "kafka", Name: "retries", Count: s.Retries},
 		{Stage: "kafka", Name: "errors", Count: s.Errors},

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -19,6 +20,12 @@ type clickhouseConfig struct {
 	// Distributed tables.
 	Cluster       string `mapstructure:"cluster"`
 	RetentionDays int    `mapstructure:"retention_days"`
+	// Accounts `mxwatch migrate` creates with SQL roles (ClickHouse 20.5
+	// and newer): a writer for the sink, a read-only one for dashboards.
+	WriterUser     string `mapstructure:"writer_user"`
+	WriterPassword string `mapstructure:"writer_password"`
+	ReaderUser     string `mapstructure:"reader_user"`
+	ReaderPassword string `mapstructure:"reader_password"`
 }
 
 func defaultClickHouseConfig() clickhouseConfig {
@@ -44,7 +51,15 @@ again applies nothing. Column types and retention (clickhouse.retention_days)
 follow what the server supports (TTL, LowCardinality and IP types need
 newer servers than Debian's 18.16); the choices are logged. With
 clickhouse.cluster the tables are created ON CLUSTER as Replicated tables
-with Distributed tables over them.`,
+with Distributed tables over them.
+
+With clickhouse.writer_user and/or clickhouse.reader_user set (passwords
+from MXWATCH_CLICKHOUSE_WRITER_PASSWORD / _READER_PASSWORD), migrate also
+creates the SQL roles mxwatch_writer (SELECT, INSERT on the database, no
+DDL: for the sink) and mxwatch_reader (SELECT only: for Grafana and
+reports) and those accounts with them; this needs ClickHouse 20.5 or newer
+(SQL access control enabled for the admin account). Older servers: the
+same accounts as users.d XML in deploy/clickhouse/users.d/.`,
 		Example: `  mxwatch migrate
   MXWATCH_CLICKHOUSE_ADDR=ch1:9000 MXWATCH_CLICKHOUSE_PASSWORD=... mxwatch migrate`,
 		Args: cobra.NoArgs,
@@ -68,6 +83,19 @@ with Distributed tables over them.`,
 			if len(applied) == 0 {
 				fmt.Fprintf(cmd.OutOrStdout(), "schema of %s on %s is up to date\n", c.Database, c.Addr)
 			}
+			if c.WriterUser == "" && c.ReaderUser == "" {
+				return nil
+			}
+			acc := clickhouse.Accounts{WriterUser: c.WriterUser, WriterPassword: c.WriterPassword,
+				ReaderUser: c.ReaderUser, ReaderPassword: c.ReaderPassword}
+			if err := clickhouse.ApplyRoles(ctx, conn, cfg, acc); err != nil {
+				code := exitFailure
+				if errors.Is(err, clickhouse.ErrNoRBAC) {
+					err = fmt.Errorf("%w (on older servers define the accounts in users.d: deploy/clickhouse/users.d/mxwatch-roles.xml)", err)
+				}
+				return &exitError{code, fmt.Errorf("roles on %s: %w", c.Addr, err)}
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "roles %s and %s and their accounts are in place\n", clickhouse.WriterRole, clickhouse.ReaderRole)
 			return nil
 		},
 	}

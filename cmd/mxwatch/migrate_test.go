@@ -2,6 +2,7 @@ package main
 
 import (
 	"net"
+	"os"
 	"strings"
 	"testing"
 
@@ -23,6 +24,16 @@ func TestMigrateCommand(t *testing.T) {
 	if code != exitOK || !strings.Contains(out, "up to date") || strings.Contains(out, "applied") {
 		t.Fatalf("second run: exit %d\n%s%s", code, out, errs)
 	}
+	// Roles need SQL access control (20.5+): on this server a clear error
+	// pointing to the users.d accounts, exit 1, no password in it.
+	t.Setenv("MXWATCH_CLICKHOUSE_WRITER_USER", "sinkwriter")
+	t.Setenv("MXWATCH_CLICKHOUSE_WRITER_PASSWORD", "s3cret-writer")
+	code, out, errs = mxwatch(t, "--config", "/dev/null", "migrate")
+	if code != exitFailure || !strings.Contains(errs, "20.5") || !strings.Contains(errs, "users.d") || strings.Contains(out+errs, "s3cret") {
+		t.Errorf("roles on 18.16: exit %d\n%s%s", code, out, errs)
+	}
+	os.Unsetenv("MXWATCH_CLICKHOUSE_WRITER_USER")
+	os.Unsetenv("MXWATCH_CLICKHOUSE_WRITER_PASSWORD")
 	// A server that is not there: a clear error and exit 1.
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

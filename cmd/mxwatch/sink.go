@@ -256,6 +256,11 @@ func sinkCounters(st ingest.Stats, cs kafka.ConsumerStats, ws clickhouse.Stats) 
 	for _, k := range []event.Kind{event.KindSession, event.KindMessage, event.KindDNS, event.KindFinding, event.KindAlert} {
 		out = append(out, event.Counter{Stage: "sink", Name: "stored_" + string(k), Count: st.Stored[k]})
 	}
+	// Failed inserts by cause: a schema error needs `mxwatch migrate` (or
+	// the manual change undone), access an account fix, unavailable waits.
+	for _, k := range []string{"schema", "access", "unavailable", "server", "other"} {
+		out = append(out, event.Counter{Stage: "sink", Name: "insert_errors_" + k, Count: st.InsertErrorKinds[k]})
+	}
 	return out
 }
 
@@ -273,7 +278,7 @@ func sinkAttrs(st ingest.Stats, cs kafka.ConsumerStats, ws clickhouse.Stats) []a
 		"sessions", st.Stored[event.KindSession], "messages", st.Stored[event.KindMessage],
 		"dns", st.Stored[event.KindDNS], "findings", st.Stored[event.KindFinding], "alerts", st.Stored[event.KindAlert],
 		"batches", st.Batches, "dead_lettered", st.DeadLettered,
-		"insert_errors", st.InsertErrors, "commit_errors", st.CommitErrors,
+		"insert_errors", st.InsertErrors, "insert_errors_schema", st.InsertErrorKinds["schema"], "commit_errors", st.CommitErrors,
 		"committed", st.Committed, "lag", st.Lag, "rebalances", cs.Rebalances, "clamped_values", ws.Clamped,
 	}
 }

@@ -295,7 +295,9 @@ func ServerVersion(ctx context.Context, conn driver.Conn) (Version, error) {
 }
 
 // Migrate creates the database and the schema_migrations table, then runs
-// every migration not yet recorded there, in order, recording each. It
+// every migration not yet recorded there, in order, recording each. When
+// every migration is recorded already it runs no DDL at all, so an account
+// without DDL rights can call it to check the schema. It
 // returns the names of the migrations it applied (none when the schema is
 // current). A failing statement stops it with an error naming the file
 // and the statement. The schema_migrations table is local to the node
@@ -318,6 +320,13 @@ func Migrate(ctx context.Context, conn driver.Conn, cfg Config) ([]string, error
 		return nil, err
 	}
 	db := cfg.database()
+	// A current schema needs no DDL at all, so that an account without
+	// DDL rights (the sink's writer, allow_ddl=0) may run Migrate as a
+	// check. Anything else (no table yet, migrations pending) goes on.
+	if done, err := appliedVersions(ctx, conn, db); err == nil && allApplied(migs, done) {
+		log.Info("schema current", "database", db, "migrations", len(migs))
+		return nil, nil
+	}
 	onCluster := ""
 	if cfg.Cluster != "" {
 		onCluster = " ON CLUSTER " + cfg.Cluster
@@ -330,22 +339,9 @@ func Migrate(ctx context.Context, conn driver.Conn, cfg Config) ([]string, error
 			return nil, fmt.Errorf("clickhouse: migrate: %s: %w", firstLine(q), err)
 		}
 	}
-	done := map[uint32]bool{}
-	rows, err := conn.Query(ctx, "SELECT DISTINCT version FROM "+db+".schema_migrations")
+	done, err := appliedVersions(ctx, conn, db)
 	if err != nil {
-		return nil, fmt.Errorf("clickhouse: migrate: reading schema_migrations: %w", err)
-	}
-	for rows.Next() {
-		var n uint32
-		if err := rows.Scan(&n); err != nil {
-			rows.Close()
-			return nil, fmt.Errorf("clickhouse: migrate: reading schema_migrations: %w", err)
-		}
-		done[n] = true
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("clickhouse: migrate: reading schema_migrations: %w", err)
+		return nil, err
 	}
 	var applied []string
 	for _, m := range migs {
@@ -374,6 +370,36 @@ func Migrate(ctx context.Context, conn driver.Conn, cfg Config) ([]string, error
 		applied = append(applied, m.Name)
 	}
 	return applied, nil
+}
+
+// appliedVersions reads the versions recorded in schema_migrations.
+func appliedVersions(ctx context.Context, conn driver.Conn, db string) (map[uint32]bool, error) {
+	done := map[uint32]bool{}
+	rows, err := conn.Query(ctx, "SELECT DISTINCT version FROM "+db+".schema_migrations")
+	if err != nil {
+		return nil, fmt.Errorf("clickhouse: migrate: reading schema_migrations: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var n uint32
+		if err := rows.Scan(&n); err != nil {
+			return nil, fmt.Errorf("clickhouse: migrate: reading schema_migrations: %w", err)
+		}
+		done[n] = true
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("clickhouse: migrate: reading schema_migrations: %w", err)
+	}
+	return done, nil
+}
+
+func allApplied(migs []Migration, done map[uint32]bool) bool {
+	for _, m := range migs {
+		if !done[m.Version] {
+			return false
+		}
+	}
+	return true
 }
 
 func firstLine(s string) string {

@@ -63,13 +63,17 @@ func (w *Writer) Stats() Stats {
 	for k, v := range w.stats.Rows {
 		s.Rows[k] = v
 	}
+	s.Errors = make(map[ErrorKind]uint64, len(w.stats.Errors))
+	for k, v := range w.stats.Errors {
+		s.Errors[k] = v
+	}
 	return s
 }
 
 // NewWriter returns a writer on conn. The server version (and so the
 // column types) is asked for on the first Insert.
 func NewWriter(conn driver.Conn, cfg Config) *Writer {
-	return &Writer{conn: conn, cfg: cfg, stats: Stats{Rows: map[string]uint64{}}}
+	return &Writer{conn: conn, cfg: cfg, stats: Stats{Rows: map[string]uint64{}, Errors: map[ErrorKind]uint64{}}}
 }
 
 // Stats counts what the writer did. Clamped counts values that did not
@@ -80,6 +84,9 @@ type Stats struct {
 	Rows map[string]uint64
 	// Batches counts batches sent; FailedBatches those that failed.
 	Batches, FailedBatches uint64
+	// Errors counts failed batches by kind (schema, access, unavailable,
+	// server).
+	Errors map[ErrorKind]uint64
 	// Clamped counts values stored clamped to their column's range.
 	Clamped uint64
 }
@@ -98,7 +105,9 @@ type table struct {
 // Insert writes events, grouped by kind, with one PrepareBatch/Send per
 // table that has rows. Events of unknown kinds are an error (nothing is
 // sent). On error some tables may have been written: callers retry the
-// whole slice, which deduplication makes safe.
+// whole slice, which deduplication makes safe. A failed table batch is
+// returned as an *InsertError, classified (KindSchema for a table or column
+// that does not match, with a hint to run `mxwatch migrate`).
 func (w *Writer) Insert(ctx context.Context, events []event.Event) error {
 	if len(events) == 0 {
 		return nil
@@ -106,7 +115,9 @@ func (w *Writer) Insert(ctx context.Context, events []event.Event) error {
 	if w.features == nil {
 		v, err := ServerVersion(ctx, w.conn)
 		if err != nil {
-			return fmt.Errorf("clickhouse: writer: %w", err)
+			kind, code := Classify(err)
+			w.count(func(s *Stats) { s.Errors[kind]++ })
+			return &InsertError{Table: "(version check)", Kind: kind, Code: code, Err: err}
 		}
 		f := FeaturesFor(v)
 		w.features = &f
@@ -141,16 +152,22 @@ func (w *Writer) Insert(ctx context.Context, events []event.Event) error {
 			continue
 		}
 		err := w.send(ctx, t)
+		var kind ErrorKind
+		var code int32
+		if err != nil {
+			kind, code = Classify(err)
+		}
 		w.count(func(s *Stats) {
 			s.Batches++
 			if err != nil {
 				s.FailedBatches++
+				s.Errors[kind]++
 			} else {
 				s.Rows[t.name] += uint64(len(t.rows))
 			}
 		})
 		if err != nil {
-			return fmt.Errorf("clickhouse: insert into %s: %w", t.name, err)
+			return &InsertError{Table: t.name, Kind: kind, Code: code, Err: err}
 		}
 	}
 	return nil

@@ -18,6 +18,11 @@
 //   - A poison message (not JSON, unknown kind, other schema version,
 //     invalid) never blocks its partition: it is dead-lettered, counted
 //     and committed with its batch.
+//   - A store that refuses a batch for a reason someone must fix (a table
+//     whose schema was changed by hand: a "schema" KindedError) is not
+//     skipped: the batch is retried with backoff, uncommitted, and every
+//     failure is counted by kind and logged as an error with the store's
+//     advice, until the cause is repaired.
 //
 // Shutdown: when the run context ends, the batch being collected is
 // flushed and committed, given Config.ShutdownTimeout more to finish.
@@ -61,6 +66,27 @@ type Source interface {
 // error; storing some of them twice must be harmless (deduplication).
 type Store interface {
 	Insert(ctx context.Context, events []event.Event) error
+}
+
+// KindedError is implemented by store errors that say what kind of failure
+// they are ("schema", "access", "unavailable", ...; see
+// sink/clickhouse.ErrorKind). The kind labels the error counts and decides
+// the log level: a "schema" or "access" error needs a person and is logged
+// as an error, with the store's advice in its message; the batch is
+// retried all the same, because retrying is the only choice that loses
+// nothing once the cause is repaired.
+type KindedError interface {
+	error
+	ErrorKind() string
+}
+
+// errorKind returns err's kind, or "other".
+func errorKind(err error) string {
+	var k KindedError
+	if errors.As(err, &k) && k.ErrorKind() != "" {
+		return k.ErrorKind()
+	}
+	return "other"
 }
 
 // Config tunes the loop. Zero values mean the defaults.
@@ -110,8 +136,11 @@ type Stats struct {
 	Stored map[event.Kind]uint64
 	// Batches counts batches stored and committed.
 	Batches uint64
-	// InsertErrors counts failed insert attempts (each was retried).
-	InsertErrors uint64
+	// InsertErrors counts failed insert attempts (each was retried);
+	// InsertErrorKinds splits them by the kind the store gives its errors
+	// (see KindedError; "other" when it gives none).
+	InsertErrors     uint64
+	InsertErrorKinds map[string]uint64
 	// DeadLettered counts poison messages moved to the dead-letter topic;
 	// DeadLetterErrors failed attempts to do so (each was retried).
 	DeadLettered, DeadLetterErrors uint64
@@ -151,7 +180,7 @@ func New(src Source, store Store, cfg Config) *Ingester {
 	cfg = cfg.withDefaults()
 	return &Ingester{
 		src: src, store: store, cfg: cfg, log: cfg.Logger.With("component", "ingest"),
-		st:  Stats{Stored: map[event.Kind]uint64{}},
+		st:  Stats{Stored: map[event.Kind]uint64{}, InsertErrorKinds: map[string]uint64{}},
 		lag: map[tp]int64{},
 	}
 }
@@ -164,6 +193,10 @@ func (in *Ingester) Stats() Stats {
 	s.Stored = make(map[event.Kind]uint64, len(in.st.Stored))
 	for k, v := range in.st.Stored {
 		s.Stored[k] = v
+	}
+	s.InsertErrorKinds = make(map[string]uint64, len(in.st.InsertErrorKinds))
+	for k, v := range in.st.InsertErrorKinds {
+		s.InsertErrorKinds[k] = v
 	}
 	for _, l := range in.lag {
 		s.Lag += l
@@ -272,7 +305,15 @@ func (in *Ingester) process(ctx context.Context, batch []kafkago.Message) error 
 		in.count(func(s *Stats) { s.DeadLettered++ })
 	}
 	if len(evs) > 0 {
-		if err := in.retry(ctx, "insert", func() error { return in.store.Insert(ctx, evs) }, &in.st.InsertErrors); err != nil {
+		insert := func() error {
+			err := in.store.Insert(ctx, evs)
+			if err != nil {
+				kind := errorKind(err)
+				in.count(func(s *Stats) { s.InsertErrorKinds[kind]++ })
+			}
+			return err
+		}
+		if err := in.retry(ctx, "insert", insert, &in.st.InsertErrors); err != nil {
 			return err
 		}
 	}
@@ -304,7 +345,15 @@ func (in *Ingester) retry(ctx context.Context, what string, f func() error, fail
 		if ctx.Err() != nil {
 			return fmt.Errorf("%s: %w", what, err)
 		}
-		in.log.Warn(what+" failed, retrying", "attempt", attempt, "retry_in", wait, "err", err)
+		switch kind := errorKind(err); kind {
+		case "schema", "access":
+			// Not transient: someone has to act. Nothing is committed
+			// meanwhile, so nothing is lost; the lag grows.
+			in.log.Error(what+" rejected ("+kind+"), retrying until repaired; nothing is committed meanwhile",
+				"kind", kind, "attempt", attempt, "retry_in", wait, "err", err)
+		default:
+			in.log.Warn(what+" failed, retrying", "kind", kind, "attempt", attempt, "retry_in", wait, "err", err)
+		}
 		select {
 		case <-ctx.Done():
 			return fmt.Errorf("%s: %w (last error: %w)", what, ctx.Err(), err)

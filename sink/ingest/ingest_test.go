@@ -5,8 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/netip"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -22,7 +24,7 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 // These tests drive the loop with an in-memory source and store to pin
 // its ordering, retry, dead-letter and shutdown logic exactly; the same
 // loop against kfake and a real ClickHouse is tested in cmd/mxwatch
-// (TestSinkEndToEnd and the fault tests).
+// (TestSinkEndToEnd and the fault tests) and in schema_test.go here.
 
 type memSource struct {
 	mu        sync.Mutex
@@ -299,5 +301,70 @@ func TestSourceErrorEndsRun(t *testing.T) {
 	in := New(&failingSource{newSource(nil)}, &memStore{}, fastConfig())
 	if err := in.Run(context.Background()); err == nil {
 		t.Fatal("Run returned nil on a failing source")
+	}
+}
+
+type kindedErr struct{ kind string }
+
+func (e kindedErr) Error() string     { return "insert failed: " + e.kind }
+func (e kindedErr) ErrorKind() string { return e.kind }
+
+// kindStore fails its first len(errs) inserts with errs, in order.
+type kindStore struct {
+	memStore
+	errs []error
+}
+
+func (s *kindStore) Insert(ctx context.Context, evs []event.Event) error {
+	s.mu.Lock()
+	if len(s.errs) > 0 {
+		err := s.errs[0]
+		s.errs = s.errs[1:]
+		s.mu.Unlock()
+		return err
+	}
+	s.mu.Unlock()
+	return s.memStore.Insert(ctx, evs)
+}
+
+// TestInsertErrorKinds: store errors are counted by their kind, and the
+// ones a person must fix (schema, access) are logged as errors; the batch
+// is retried all the same and stored once the cause is gone.
+func TestInsertErrorKinds(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		errs      []error
+		wantKinds map[string]uint64
+		wantLevel string
+	}{
+		{name: "schema", errs: []error{kindedErr{"schema"}, fmt.Errorf("wrapped: %w", kindedErr{"schema"})},
+			wantKinds: map[string]uint64{"schema": 2}, wantLevel: "level=ERROR"},
+		{name: "access", errs: []error{kindedErr{"access"}}, wantKinds: map[string]uint64{"access": 1}, wantLevel: "level=ERROR"},
+		{name: "outage then schema", errs: []error{kindedErr{"unavailable"}, errors.New("plain"), kindedErr{"schema"}},
+			wantKinds: map[string]uint64{"unavailable": 1, "other": 1, "schema": 1}, wantLevel: "level=WARN"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			src := newSource([]kafkago.Message{msg(t, 0, 0), msg(t, 0, 1)})
+			store := &kindStore{errs: tc.errs}
+			var logs syncBuffer
+			cfg := fastConfig()
+			cfg.Logger = slog.New(slog.NewTextHandler(&logs, nil))
+			in := New(src, store, cfg)
+			if err := run(t, in, func() bool { return in.Stats().Committed == 2 }); err != nil {
+				t.Fatal(err)
+			}
+			st := in.Stats()
+			if st.InsertErrors != uint64(len(tc.errs)) || len(st.InsertErrorKinds) != len(tc.wantKinds) {
+				t.Errorf("insert errors %d by kind %v, want %d: %v", st.InsertErrors, st.InsertErrorKinds, len(tc.errs), tc.wantKinds)
+			}
+			for k, n := range tc.wantKinds {
+				if st.InsertErrorKinds[k] != n {
+					t.Errorf("kind %s: %d, want %d", k, st.InsertErrorKinds[k], n)
+				}
+			}
+			if !strings.Contains(logs.String(), tc.wantLevel) || len(store.stored()) != 2 || st.Retrying {
+				t.Errorf("log lacks %s, or stored %v, retrying %v:\n%s", tc.wantLevel, store.stored(), st.Retrying, logs.String())
+			}
+		})
 	}
 }

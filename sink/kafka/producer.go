@@ -10,9 +10,12 @@
 // everything queued behind it move to the spool and, until the spool is
 // empty again, every new event goes to the spool too, so order is kept:
 // the spool is drained, oldest first, before newer events. A full queue
-// also spills to the spool. When the spool reaches its bound, new events
-// are dropped and counted. Delivery is at least once: a batch that failed
-// part way is written again whole.
+// also spills to the spool. When the spool reaches its bound, or its file
+// system is full (ENOSPC), new events are dropped and counted, with one log
+// line when dropping starts and one when the spool takes events again; a
+// record cut short by a full disk is removed from its segment, so what was
+// spooled stays readable and is delivered in order. Delivery is at least
+// once: a batch that failed part way is written again whole.
 package kafka
 
 import (
@@ -51,6 +54,7 @@ var (
 	ErrNilEvent = errors.New("nil event")
 
 	errSpoolFull = errors.New("spool full")
+	errNoSpace   = errors.New("spool file system full")
 	errBadRecord = errors.New("bad spool record")
 )
 
@@ -65,6 +69,9 @@ type Stats struct {
 	// Dropped counts events lost: spool full, spool disabled, or an event
 	// that could not be encoded.
 	Dropped uint64
+	// DroppedNoSpace counts the part of Dropped lost because the spool's
+	// file system was full (ENOSPC or a quota) before the spool's bound.
+	DroppedNoSpace uint64
 	// Corrupt counts spool records skipped because of a bad CRC, a bad
 	// payload or a torn tail.
 	Corrupt uint64
@@ -75,8 +82,8 @@ type Stats struct {
 }
 
 type metrics struct {
-	published, spooled, dropped, corrupt, retries, errors atomic.Uint64
-	spoolBytes                                            atomic.Int64
+	published, spooled, dropped, droppedNoSpace, corrupt, retries, errors atomic.Uint64
+	spoolBytes                                                            atomic.Int64
 }
 
 // Producer publishes events to Kafka. Publish and Stats are safe for
@@ -93,6 +100,8 @@ type Producer struct {
 	spoolMode bool   // new events go to the spool
 	sp        *spool // nil: spool disabled
 	closed    bool
+	dropping  bool   // drops since the last accepted event were logged
+	dropRun   uint64 // events dropped since dropping began
 
 	wake   chan struct{} // capacity 1
 	stop   chan struct{} // closed by Close
@@ -199,23 +208,55 @@ func (p *Producer) Publish(ev event.Event) error {
 	defer p.signal()
 	if !p.spoolMode && len(p.queue) < p.cfg.QueueSize {
 		p.queue = append(p.queue, r)
+		p.noteAccepted()
 		return nil
 	}
 	if p.sp == nil {
-		p.m.dropped.Add(1)
-		return fmt.Errorf("kafka: %w: queue full and no spool", ErrDropped)
+		err := errors.New("queue full and no spool")
+		p.noteDrop(1, err)
+		return fmt.Errorf("kafka: %w: %w", ErrDropped, err)
 	}
 	p.spoolMode = true
 	if err := p.sp.append(r); err != nil {
-		p.m.dropped.Add(1)
-		if errors.Is(err, errSpoolFull) {
-			return fmt.Errorf("kafka: %w: %w", ErrDropped, err)
+		if !errors.Is(err, errSpoolFull) && !errors.Is(err, errNoSpace) {
+			p.m.errors.Add(1)
 		}
-		p.m.errors.Add(1)
+		p.noteDrop(1, err)
 		return fmt.Errorf("kafka: %w: %w", ErrDropped, err)
 	}
 	p.m.spooled.Add(1)
+	p.noteAccepted()
 	return nil
+}
+
+// noteDrop counts n dropped events and logs once when dropping begins, not
+// per event. Called with p.mu held.
+func (p *Producer) noteDrop(n int, cause error) {
+	if n <= 0 {
+		return
+	}
+	p.m.dropped.Add(uint64(n))
+	if errors.Is(cause, errNoSpace) {
+		p.m.droppedNoSpace.Add(uint64(n))
+	}
+	p.dropRun += uint64(n)
+	if p.dropping {
+		return
+	}
+	p.dropping = true
+	p.log.Error("dropping events until the spool drains (logged once; see the dropped counters)",
+		"reason", cause.Error(), "spool_dir", p.cfg.SpoolDir, "spool_bytes", p.m.spoolBytes.Load(),
+		"spool_max_bytes", p.cfg.SpoolMaxBytes)
+}
+
+// noteAccepted ends a run of drops with a log line saying how many were
+// lost. Called with p.mu held.
+func (p *Producer) noteAccepted() {
+	if !p.dropping {
+		return
+	}
+	p.log.Warn("spool accepts events again", "dropped", p.dropRun)
+	p.dropping, p.dropRun = false, 0
 }
 
 func (p *Producer) signal() {
@@ -228,13 +269,14 @@ func (p *Producer) signal() {
 // Stats returns a snapshot of the counters.
 func (p *Producer) Stats() Stats {
 	return Stats{
-		Published:  p.m.published.Load(),
-		Spooled:    p.m.spooled.Load(),
-		SpoolBytes: p.m.spoolBytes.Load(),
-		Dropped:    p.m.dropped.Load(),
-		Corrupt:    p.m.corrupt.Load(),
-		Retries:    p.m.retries.Load(),
-		Errors:     p.m.errors.Load(),
+		Published:      p.m.published.Load(),
+		Spooled:        p.m.spooled.Load(),
+		SpoolBytes:     p.m.spoolBytes.Load(),
+		Dropped:        p.m.dropped.Load(),
+		Corrupt:        p.m.corrupt.Load(),
+		DroppedNoSpace: p.m.droppedNoSpace.Load(),
+		Retries:        p.m.retries.Load(),
+		Errors:         p.m.errors.Load(),
 	}
 }
 
@@ -452,13 +494,18 @@ func (p *Producer) spill(batch []record) {
 	p.queue = nil
 	p.spoolMode = true
 	dropped, err := p.sp.prepend(recs)
-	if err != nil {
+	if err != nil && !errors.Is(err, errNoSpace) {
 		p.m.errors.Add(1)
 		p.log.Error("spool", "err", err)
-		dropped = len(recs)
 	}
-	p.m.dropped.Add(uint64(dropped))
+	if err == nil {
+		err = errSpoolFull
+	}
+	p.noteDrop(dropped, err)
 	p.m.spooled.Add(uint64(len(recs) - dropped))
+	if dropped < len(recs) {
+		p.noteAccepted()
+	}
 }
 
 // persist saves what is still in memory when the loop ends.
@@ -472,7 +519,7 @@ func (p *Producer) persist(pending []record, fromSpool bool) {
 		return
 	}
 	if p.sp == nil {
-		p.m.dropped.Add(uint64(len(pending) + len(p.queue)))
+		p.noteDrop(len(pending)+len(p.queue), errors.New("closing with no spool"))
 		p.queue = nil
 		return
 	}

@@ -337,7 +337,15 @@ func TestCompression(t *testing.T) {
 			evs := makeEvents(0, 3)
 			publishAll(t, p, evs)
 			closeProducer(t, p)
-			checkDelivered(t, brokers, evs)
+			// Without a spool a failed batch is retried from memory,
+			// whole: under load a slow broker answer may cause copies
+			// (at least once), never a loss or a reordering.
+			if n := checkDeliveredAtLeastOnce(t, brokers, evs); n > 0 {
+				t.Logf("%d copies written again", n)
+			}
+			if st := p.Stats(); st.Dropped != 0 {
+				t.Errorf("stats %+v: dropped", st)
+			}
 		})
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 )
 
 // Spool file format. A segment is a file named <seq>.seg (seq: 20 decimal
@@ -95,6 +96,24 @@ type spool struct {
 	total  int64
 	m      *metrics
 	buf    []byte
+	// noSpace is set when a write failed because the file system is full
+	// (ENOSPC, EDQUOT); appends fail fast until commit frees space.
+	noSpace bool
+}
+
+// isNoSpace reports whether err says the file system (or the quota) is full.
+func isNoSpace(err error) bool {
+	return errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT)
+}
+
+// ioErr wraps a spool I/O error; a full file system becomes errNoSpace and
+// sets s.noSpace.
+func (s *spool) ioErr(err error) error {
+	if isNoSpace(err) {
+		s.noSpace = true
+		return fmt.Errorf("kafka: spool: %w: %w", errNoSpace, err)
+	}
+	return fmt.Errorf("kafka: spool: %w", err)
 }
 
 // openSpool opens dir (creating it) and lists existing segments, which are
@@ -148,8 +167,15 @@ func (s *spool) empty() bool {
 	return true
 }
 
-// append adds r at the tail, or returns errSpoolFull.
+// append adds r at the tail, or returns errSpoolFull (the bound) or
+// errNoSpace (the file system is full). A write that fails part way is cut
+// back off the segment, so no torn record is left behind; if even that
+// fails, the segment is closed for good and its torn tail, which lies past
+// the size this spool knows, is skipped and counted by a later run.
 func (s *spool) append(r record) error {
+	if s.noSpace {
+		return fmt.Errorf("kafka: spool: %w", errNoSpace)
+	}
 	s.buf = appendRecord(s.buf[:0], r)
 	n := int64(len(s.buf))
 	if n-recHeaderLen > maxRecordBytes || s.total+n > s.max {
@@ -176,10 +202,15 @@ func (s *spool) append(r record) error {
 		s.segs = append(s.segs, sg)
 		s.active = f
 	}
+	last := s.segs[len(s.segs)-1]
 	if _, err := s.active.Write(s.buf); err != nil {
-		return fmt.Errorf("kafka: spool: %w", err)
+		if terr := s.active.Truncate(last.size); terr != nil {
+			_ = s.active.Close()
+			s.active = nil
+		}
+		return s.ioErr(err)
 	}
-	s.segs[len(s.segs)-1].size += n
+	last.size += n
 	s.total += n
 	s.m.spoolBytes.Store(s.total)
 	return nil
@@ -189,14 +220,15 @@ func (s *spool) create(seq uint64, flag int) (*segment, *os.File, error) {
 	path := filepath.Join(s.dir, fmt.Sprintf("%020d%s", seq, segSuffix))
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY|flag, 0o640)
 	if err != nil {
-		return nil, nil, fmt.Errorf("kafka: spool: %w", err)
+		return nil, nil, s.ioErr(err)
 	}
 	return &segment{seq: seq, path: path}, f, nil
 }
 
 // prepend writes rs as a new head segment, so that they are drained before
 // everything already spooled. Records beyond the bound are dropped and
-// returned as the count.
+// returned as the count; on an error (a full file system: errNoSpace)
+// none was written and all count as dropped.
 func (s *spool) prepend(rs []record) (dropped int, err error) {
 	if len(rs) == 0 {
 		return 0, nil
@@ -224,9 +256,12 @@ func (s *spool) prepend(rs []record) (dropped int, err error) {
 	if len(b) == 0 {
 		return dropped, nil
 	}
+	if s.noSpace {
+		return len(rs), fmt.Errorf("kafka: spool: %w", errNoSpace)
+	}
 	sg, f, err := s.create(seq, 0)
 	if err != nil {
-		return dropped, err
+		return len(rs), err
 	}
 	_, err = f.Write(b)
 	if cerr := f.Close(); err == nil {
@@ -234,7 +269,7 @@ func (s *spool) prepend(rs []record) (dropped int, err error) {
 	}
 	if err != nil {
 		_ = os.Remove(sg.path)
-		return dropped, fmt.Errorf("kafka: spool: %w", err)
+		return len(rs), s.ioErr(err)
 	}
 	sg.size = int64(len(b))
 	s.segs = slices.Insert(s.segs, 0, sg)
@@ -329,6 +364,7 @@ func (s *spool) commit(off int64) error {
 	s.segs = s.segs[1:]
 	s.total -= sg.size
 	s.m.spoolBytes.Store(s.total)
+	s.noSpace = false // space was freed: try writing again
 	return nil
 }
 

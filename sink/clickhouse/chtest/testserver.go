@@ -47,16 +47,34 @@ type Server struct {
 	Dir string
 
 	t    testing.TB
+	opt  Options
 	bin  string
 	cmd  *exec.Cmd
 	done chan struct{}
 	out  *os.File
 }
 
+// Options change the test server's configuration.
+type Options struct {
+	// UsersD holds extra users configuration files, file name to XML,
+	// written into users.d/ next to users.xml, which the server merges
+	// into it (profiles and users of a deployment, for example).
+	UsersD map[string]string
+	// Env is added to the server's environment ("NAME=value"), for
+	// from_env substitutions in those files.
+	Env []string
+}
+
 // Start starts a server for t and registers its Stop with t.Cleanup. It
 // skips the test when the binary is not installed and fails it when the
 // server does not answer within StartTimeout (with the tail of its logs).
 func Start(t testing.TB) *Server {
+	t.Helper()
+	return StartWith(t, Options{})
+}
+
+// StartWith is Start with extra configuration.
+func StartWith(t testing.TB, opt Options) *Server {
 	t.Helper()
 	bin := ""
 	for _, b := range binaries {
@@ -82,6 +100,7 @@ func Start(t testing.TB) *Server {
 		HTTPAddr: net.JoinHostPort("127.0.0.1", fmt.Sprint(httpPort)),
 		Dir:      dir,
 		t:        t,
+		opt:      opt,
 		bin:      bin,
 	}
 	if err := s.writeConfig(tcpPort, httpPort); err != nil {
@@ -134,6 +153,7 @@ func (s *Server) start() error {
 	}
 	cmd := exec.Command(s.bin, "--config-file="+filepath.Join(s.Dir, "config.xml"))
 	cmd.Dir = s.Dir
+	cmd.Env = append(os.Environ(), s.opt.Env...)
 	cmd.Stdout = out
 	cmd.Stderr = out
 	// Its own process group, so a ^C of the test does not hit it first.
@@ -281,6 +301,21 @@ func (s *Server) writeConfig(tcpPort, httpPort int) error {
 	}
 	if err := os.WriteFile(filepath.Join(s.Dir, "users.xml"), []byte(users), 0o644); err != nil {
 		return fmt.Errorf("config: %w", err)
+	}
+	if len(s.opt.UsersD) == 0 {
+		return nil
+	}
+	usersD := filepath.Join(s.Dir, "users.d")
+	if err := os.MkdirAll(usersD, 0o755); err != nil {
+		return fmt.Errorf("config: %w", err)
+	}
+	for name, xml := range s.opt.UsersD {
+		if filepath.Base(name) != name || !strings.HasSuffix(name, ".xml") {
+			return fmt.Errorf("config: users.d file name %q: want a plain name ending in .xml", name)
+		}
+		if err := os.WriteFile(filepath.Join(usersD, name), []byte(xml), 0o644); err != nil {
+			return fmt.Errorf("config: %w", err)
+		}
 	}
 	return nil
 }
