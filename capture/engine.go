@@ -218,9 +218,41 @@ func (e *Engine) openFlow(f *flow) {
 		f.handler = ds
 		return
 	}
-	id := e.id(event.KindSession, f.client, f.server, f.start, 0, "")
-	vlans, sensor := f.vlans, e.cfg.Sensor
-	conn := smtp.NewConn(e.cfg.SMTP, smtp.Options{
+	f.id = e.id(event.KindSession, f.client, f.server, f.start, 0, "")
+	f.handler = &mailStream{e: e, f: f}
+}
+
+// mailStream is the handler of a mail connection. It creates the SMTP
+// parser (about 1 KB) at the first byte or gap: the connections of a SYN
+// flood, which never carry data, do not pay for one while they wait in
+// the table.
+type mailStream struct {
+	e    *Engine
+	f    *flow
+	conn *smtp.Conn
+}
+
+func (m *mailStream) parser() *smtp.Conn {
+	if m.conn == nil {
+		m.conn = m.e.newSMTP(m.f)
+	}
+	return m.conn
+}
+
+func (m *mailStream) Data(fromClient bool, b []byte, ts time.Time) {
+	m.parser().Data(fromClient, b, ts)
+}
+func (m *mailStream) Gap(fromClient bool, n int, ts time.Time) { m.parser().Gap(fromClient, n, ts) }
+func (m *mailStream) Close(ts time.Time) {
+	if m.conn != nil {
+		m.conn.Close(ts)
+	}
+}
+
+// newSMTP returns the SMTP parser of mail connection f.
+func (e *Engine) newSMTP(f *flow) *smtp.Conn {
+	id, vlans, sensor := f.id, f.vlans, e.cfg.Sensor
+	return smtp.NewConn(e.cfg.SMTP, smtp.Options{
 		ImplicitTLS: e.implicitTLS.has(f.server.Port()),
 		Midstream:   f.midstream,
 	}, func(m *event.Message) {
@@ -231,15 +263,17 @@ func (e *Engine) openFlow(f *flow) {
 		e.stats.Messages++
 		e.emit(m)
 	})
-	f.handler, f.id = conn, id
 }
 
 // closeFlow emits the session event of a finished mail connection.
 func (e *Engine) closeFlow(f *flow, reason event.CloseReason) {
-	conn, ok := f.handler.(*smtp.Conn)
+	ms, ok := f.handler.(*mailStream)
 	if !ok {
 		return // DNS over TCP makes no session event
 	}
+	// A connection without a byte still gets its session event, filled
+	// by a parser that saw nothing (so that it reads exactly as before).
+	conn := ms.parser()
 	s := &event.Session{
 		Kind:            event.KindSession,
 		Version:         event.SchemaVersion,

@@ -186,9 +186,18 @@ func (r *Reporter) Add(ev event.Event) {
 	}
 }
 
-func bump(m map[string]uint64, k string, n uint64) {
-	if k != "" && (len(m) < 256 || m[k] > 0) {
-		m[k] += n
+// bump adds n to *m's count of k, making the map on first use (most
+// sources of a flood never fill most of their maps) and keeping at most
+// 256 keys.
+func bump(m *map[string]uint64, k string, n uint64) {
+	if k == "" {
+		return
+	}
+	if *m == nil {
+		*m = make(map[string]uint64, 1)
+	}
+	if len(*m) < 256 || (*m)[k] > 0 {
+		(*m)[k] += n
 	}
 }
 
@@ -210,7 +219,7 @@ func (r *Reporter) finding(f *event.Finding) {
 	ca.conns++
 	ca.msgs += msgs
 	for _, h := range f.Blocklist {
-		bump(r.lists, h.List, 1)
+		bump(&r.lists, h.List, 1)
 	}
 
 	host := f.Client.Addr().Unmap()
@@ -228,10 +237,7 @@ func (r *Reporter) finding(f *event.Finding) {
 		}
 		s = &sourceAgg{
 			src:     Source{Host: host, First: f.Start},
-			classes: make(map[event.Class]*classAgg),
-			scripts: map[string]uint64{}, helos: map[string]uint64{}, msgIDs: map[string]uint64{},
-			mxDoms: map[string]uint64{}, mxHosts: map[string]uint64{}, conf: map[string]uint64{},
-			providers: map[string]uint64{}, groups: map[string]uint64{}, lists: map[string]uint64{},
+			classes: make(map[event.Class]*classAgg, 1),
 		}
 		r.sources[host] = s
 	}
@@ -266,19 +272,19 @@ func (r *Reporter) finding(f *event.Finding) {
 	src.Rejected += uint64(f.Rejected)
 	src.TempFailed += uint64(f.TempFailed)
 	for _, sc := range f.Scripts {
-		bump(s.scripts, sc, 1)
+		bump(&s.scripts, sc, 1)
 	}
-	bump(s.helos, f.Helo, 1)
+	bump(&s.helos, f.Helo, 1)
 	for _, h := range f.MessageIDHosts {
-		bump(s.msgIDs, h, 1)
+		bump(&s.msgIDs, h, 1)
 	}
 	if f.RelayBypass {
 		src.RelayBypass++
 	}
 	if p := f.Pairing; p != nil {
-		bump(s.mxDoms, p.Domain, 1)
-		bump(s.mxHosts, p.MXHost, 1)
-		bump(s.conf, string(f.Confidence), 1)
+		bump(&s.mxDoms, p.Domain, 1)
+		bump(&s.mxHosts, p.MXHost, 1)
+		bump(&s.conf, string(f.Confidence), 1)
 		if !s.delaySet || p.Delay < src.DelayMin {
 			src.DelayMin = p.Delay
 		}
@@ -288,11 +294,11 @@ func (r *Reporter) finding(f *event.Finding) {
 		s.delaySet = true
 	}
 	if f.Class == event.ClassExternalRelay25 {
-		bump(s.providers, cmp.Or(f.ServerName, f.Server.Addr().String()), 1)
+		bump(&s.providers, cmp.Or(f.ServerName, f.Server.Addr().String()), 1)
 	}
-	bump(s.groups, f.Group, 1)
+	bump(&s.groups, f.Group, 1)
 	for _, h := range f.Blocklist {
-		bump(s.lists, h.List, 1)
+		bump(&s.lists, h.List, 1)
 	}
 }
 

@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime"
 	"runtime/pprof"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -79,6 +81,7 @@ printed, the error says which file and where, and the exit code is 1.`,
 	f.StringSlice("kafka", nil, "publish events to these Kafka brokers (host:port, comma-separated; sets kafka.brokers)")
 	f.UintSlice("mail-ports", nil, "TCP ports of mail servers (default 25,465,587)")
 	f.StringVar(&a.cpuProfile, "cpuprofile", "", "write a Go CPU profile of the run to this file (for performance work)")
+	f.StringVar(&a.memProfile, "memprofile", "", "write a Go heap profile, taken when the input ends (state still open), to this file")
 	must(a.v.BindPFlag("analyze.events", f.Lookup("events")))
 	must(a.v.BindPFlag("analyze.format", f.Lookup("format")))
 	must(a.v.BindPFlag("analyze.top", f.Lookup("top")))
@@ -232,6 +235,11 @@ func (a *app) analyze(ctx context.Context, paths []string) error {
 	var prog progress
 	stopProgress := a.startProgress(cfg.Analyze.Progress, &prog)
 	interrupted, readErr := readAll(ctx, readers, engine, &prog)
+	if a.memProfile != "" {
+		if err := writeHeapProfile(a.memProfile); err != nil {
+			return &exitError{exitFailure, err}
+		}
+	}
 	engine.Close()
 	det.Flush(out)
 	stopProgress()
@@ -296,6 +304,15 @@ func (a *app) analyze(ctx context.Context, paths []string) error {
 	switch {
 	case readErr != nil:
 		return &exitError{exitFailure, fmt.Errorf("%w (the summary above covers the %d packets read before it)", readErr, stats.Packets)}
+	case stats.Packets > 0 && stats.Verdict(capture.DropLinkType).Packets == stats.Packets:
+		// Nothing in the input could be decoded: say so rather than print
+		// an empty report as if the capture held no mail.
+		links := make([]string, 0, len(readers))
+		for _, r := range readers {
+			links = append(links, fmt.Sprint(r.LinkType()))
+		}
+		return &exitError{exitFailure, fmt.Errorf("no packet could be decoded: link type %s is not supported "+
+			"(Ethernet 1, BSD loopback 0, raw IP 101/228/229, Linux cooked 113/276 are)", strings.Join(slices.Compact(links), ", "))}
 	case writeErr != nil:
 		return &exitError{exitFailure, writeErr}
 	case closeErr != nil:
@@ -439,4 +456,18 @@ func readable(v any) any {
 		return v.String()
 	}
 	return v
+}
+
+// writeHeapProfile writes the live heap (after a collection) to path.
+func writeHeapProfile(path string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	runtime.GC()
+	if err := pprof.WriteHeapProfile(f); err != nil {
+		f.Close()
+		return fmt.Errorf("heap profile: %w", err)
+	}
+	return f.Close()
 }

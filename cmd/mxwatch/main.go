@@ -58,6 +58,7 @@ type app struct {
 	stdout     io.Writer
 	stderr     io.Writer
 	cpuProfile string
+	memProfile string
 	// analyze --report
 	report  string
 	rollout rolloutFlags
