@@ -259,8 +259,7 @@ func (c *Conn) Close(ts time.Time) {
 	for _, t := range slices.Clone(c.txns) {
 		if !t.closed {
 			t.closed = true
-			if t.m.Outcome == "" && !t.m.Complete {
-				t.m.Outcome = event.OutcomeAborted
+			if t.m.Outcome == "" && !t.m.Complete && !settleUnsent(t) {
 				t.flags |= flagIncomplete
 			}
 		}

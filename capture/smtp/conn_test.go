@@ -216,6 +216,69 @@ func transcripts() []tcase {
 			},
 		},
 		{
+			// A DNSBL refusal at RCPT, then QUIT (Postfix's
+			// reject_rbl_client): the message was refused, not aborted.
+			name: "every recipient refused then quit",
+			steps: greet(
+				cl("MAIL FROM:<s@x.example>\r\n"), sv("250 2.1.0 Ok\r\n"),
+				cl("RCPT TO:<one@y.example>\r\n"),
+				sv("554 5.7.1 Service unavailable; Client host [192.0.2.7] blocked using dnsbl.example.net\r\n"),
+				cl("QUIT\r\n"), sv("221 2.0.0 Bye\r\n"),
+			),
+			check: func(t *testing.T, r result) {
+				m := r.msg(t, 0)
+				eq(t, "outcome", m.Outcome, event.OutcomeRejected)
+				if m.Final == nil {
+					t.Fatal("no final reply")
+				}
+				eq(t, "final cmd", m.Final.Command, "RCPT")
+				eq(t, "final code", m.Final.Code, 554)
+				eq(t, "flags", strings.Join(m.Flags, ","), "")
+			},
+		},
+		{
+			name: "every recipient refused, 4xx, then rset",
+			steps: greet(
+				cl("MAIL FROM:<s@x.example>\r\n"), sv("250 2.1.0 Ok\r\n"),
+				cl("RCPT TO:<one@y.example>\r\n"), sv("550 5.1.1 unknown\r\n"),
+				cl("RCPT TO:<two@y.example>\r\n"), sv("450 4.7.1 greylisted\r\n"),
+				cl("RSET\r\n"), sv("250 2.0.0 Ok\r\n"),
+			),
+			check: func(t *testing.T, r result) {
+				m := r.msg(t, 0)
+				eq(t, "outcome", m.Outcome, event.OutcomeTempFail)
+				eq(t, "final code", m.Final.Code, 450)
+			},
+		},
+		{
+			name: "one recipient accepted, then quit before data",
+			steps: greet(
+				cl("MAIL FROM:<s@x.example>\r\n"), sv("250 2.1.0 Ok\r\n"),
+				cl("RCPT TO:<one@y.example>\r\n"), sv("550 5.1.1 unknown\r\n"),
+				cl("RCPT TO:<two@y.example>\r\n"), sv("250 2.1.5 Ok\r\n"),
+				cl("QUIT\r\n"), sv("221 2.0.0 Bye\r\n"),
+			),
+			check: func(t *testing.T, r result) {
+				m := r.msg(t, 0)
+				eq(t, "outcome", m.Outcome, event.OutcomeAborted)
+				if m.Final != nil {
+					t.Errorf("final %+v, want none", m.Final)
+				}
+			},
+		},
+		{
+			name: "every recipient refused, session cut",
+			steps: greet(
+				cl("MAIL FROM:<s@x.example>\r\n"), sv("250 2.1.0 Ok\r\n"),
+				cl("RCPT TO:<one@y.example>\r\n"), sv("554 5.7.1 rejected\r\n"),
+			),
+			check: func(t *testing.T, r result) {
+				m := r.msg(t, 0)
+				eq(t, "outcome", m.Outcome, event.OutcomeRejected)
+				eq(t, "final code", m.Final.Code, 554)
+			},
+		},
+		{
 			name: "data with dot-unstuffing",
 			steps: greet(mailTo("s@x.example", "r@y.example",
 				"Subject: t\r\n\r\n..leading\r\n..\r\nplain\r\n...\r\n", "250 2.0.0 Ok: queued as 1")...),

@@ -234,6 +234,15 @@ func (c *Conn) applyReply(p *pending, r *event.Reply, ts time.Time) {
 			t.m.Recipients[p.rcpt].Code = r.Code
 			t.m.Recipients[p.rcpt].Enhanced = r.Enhanced
 		}
+		if alive(t) {
+			switch class {
+			case 2:
+				t.rcptOK++
+			case 4, 5:
+				rr := *r
+				t.rcptFail = &rr
+			}
+		}
 	case kindData:
 		if alive(t) && (class == 4 || class == 5) {
 			final(t, r)

@@ -51,6 +51,10 @@ type txn struct {
 	hdrDone bool // the header block has been parsed
 	ready   bool // nothing can change it any more; emitted in index order
 	refs    int  // pending commands that belong to it
+	// rcptOK counts RCPT commands the server accepted (kept or not);
+	// rcptFail is the last RCPT refusal (4xx/5xx), if any.
+	rcptOK   int
+	rcptFail *event.Reply
 }
 
 // alive reports whether t exists and has not been emitted; only then may
@@ -175,9 +179,23 @@ func (c *Conn) closeTxn(t *txn) {
 	}
 	t.closed = true
 	if t.m.Outcome == "" && !t.m.Complete {
-		t.m.Outcome = event.OutcomeAborted
+		settleUnsent(t)
 	}
 	c.maybeEmit(t)
+}
+
+// settleUnsent gives the outcome of a transaction that ended before its
+// data: when the server refused every recipient, the message was refused
+// (a DNSBL listing, an unknown user), and the last refusal is its final
+// reply ("the failing command that ended the transaction"); otherwise
+// the client gave up: aborted. It reports whether it was a refusal.
+func settleUnsent(t *txn) bool {
+	if t.rcptOK == 0 && t.rcptFail != nil {
+		final(t, t.rcptFail)
+		return true
+	}
+	t.m.Outcome = event.OutcomeAborted
+	return false
 }
 
 // final records the reply that settles a transaction.
@@ -277,7 +295,7 @@ func (c *Conn) emitTxn(t *txn) {
 		if m.Complete {
 			m.Outcome = event.OutcomeUnknown
 		} else {
-			m.Outcome = event.OutcomeAborted
+			settleUnsent(t)
 		}
 	}
 	if t.flags != 0 {

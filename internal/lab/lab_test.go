@@ -259,8 +259,8 @@ func checkFindings(t *testing.T, findings []*event.Finding) {
 			check: func(t *testing.T, fs []*event.Finding) {
 				for _, f := range fs {
 					checkPairing(t, f, "dest-a.test", mxANode.name)
-					if f.Accepted != 0 {
-						t.Errorf("accepted %d, want 0", f.Accepted)
+					if f.Accepted != 0 || f.Rejected != 1 {
+						t.Errorf("accepted %d, rejected %d; want the message counted as rejected by the DNSBL", f.Accepted, f.Rejected)
 					}
 					var hit *event.BlocklistHit
 					for i := range f.Blocklist {
