@@ -481,6 +481,20 @@ func (a *app) runCapture(ctx context.Context) error {
 		packets, drops = packets+k.Packets, drops+k.Drops
 	}
 	a.logger.Info("capture stopped", "packets", packets, "kernel_drops", drops, "events", st.events.Load())
+	// Every non-zero counter of the run, summed over the workers, as
+	// analyze prints them: what was dropped, evicted and cut, and why.
+	var final []event.Counter
+	for _, e := range engines {
+		fs := e.Stats()
+		final = append(final, fs.Counters()...)
+	}
+	if c := detCounters.Load(); c != nil {
+		final = append(final, *c...)
+	}
+	for _, l := range taps {
+		final = append(final, dnstapCounters(l.Stats())...)
+	}
+	a.logger.Info("final counters", counterAttrs(final)...)
 	for _, err := range errs {
 		if err != nil && !errors.Is(err, context.Canceled) && !errors.Is(err, io.EOF) {
 			return &exitError{exitFailure, err}
@@ -655,4 +669,25 @@ func dnstapCounters(s dnstap.Stats) []event.Counter {
 		c("idle_timeouts", s.IdleTimeouts, false), c("events", s.Events, false),
 		c("dns_malformed", s.DNS.Malformed, true), c("dns_unmatched_responses", s.DNS.UnmatchedResponses, false),
 	}
+}
+
+// counterAttrs sums counters by stage and name and returns the non-zero
+// ones as log attributes "stage.name", in first-seen order.
+func counterAttrs(cs []event.Counter) []any {
+	sum := map[string]uint64{}
+	var order []string
+	for _, c := range cs {
+		k := c.Stage + "." + c.Name
+		if _, ok := sum[k]; !ok {
+			order = append(order, k)
+		}
+		sum[k] += c.Count
+	}
+	var out []any
+	for _, k := range order {
+		if sum[k] != 0 {
+			out = append(out, k, sum[k])
+		}
+	}
+	return out
 }
