@@ -22,6 +22,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/mxwatch/mxwatch/capture/pcapfile"
+	"github.com/mxwatch/mxwatch/capture/pcaplive"
 	"github.com/mxwatch/mxwatch/event"
 )
 
@@ -310,20 +311,28 @@ func TestCaptureLive(t *testing.T) {
 	t.Logf("in Kafka: %v", inKafka)
 }
 
+type captureErrorCase struct {
+	name string
+	args []string
+	want string
+	env  string // NAME=value
+}
+
 func TestCaptureConfigErrors(t *testing.T) {
-	for _, tc := range []struct {
-		name string
-		args []string
-		want string
-		env  string // NAME=value
-	}{
+	cases := []captureErrorCase{
 		{"no interface", nil, "no interface", ""},
 		{"workers", []string{"-i", "lo", "--workers", "0"}, "live.workers", ""},
 		{"dnstap form", []string{"--dnstap", "udp:127.0.0.1:5"}, "live.dnstap.listen", ""},
 		{"dnstap no path", []string{"--dnstap", "unix:"}, "live.dnstap.listen", ""},
 		{"dnstap socket mode", []string{"--dnstap", "unix:/nonexistent/x.sock"}, "socket_mode", "MXWATCH_LIVE_DNSTAP_SOCKET_MODE=rw"},
 		{"dnstap frame size", []string{"--dnstap", "unix:/nonexistent/x.sock"}, "max_frame_size", "MXWATCH_LIVE_DNSTAP_MAX_FRAME_SIZE=-1"},
-	} {
+		{"unknown source", []string{"-i", "lo"}, "live.source", "MXWATCH_LIVE_SOURCE=dpdk"},
+		{"pcap has no fanout", []string{"-i", "lo", "--workers", "2"}, "no fanout", "MXWATCH_LIVE_SOURCE=pcap"},
+	}
+	if !pcaplive.Available {
+		cases = append(cases, captureErrorCase{"pcap not built in", []string{"-i", "lo"}, "-tags libpcap", "MXWATCH_LIVE_SOURCE=pcap"})
+	}
+	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			if k, v, ok := strings.Cut(tc.env, "="); ok {
 				t.Setenv(k, v)

@@ -20,6 +20,7 @@ import (
 	"github.com/mxwatch/mxwatch/capture"
 	"github.com/mxwatch/mxwatch/capture/afpacket"
 	"github.com/mxwatch/mxwatch/capture/dnstap"
+	"github.com/mxwatch/mxwatch/capture/pcaplive"
 	"github.com/mxwatch/mxwatch/event"
 	"github.com/mxwatch/mxwatch/internal/telemetry"
 	"github.com/mxwatch/mxwatch/sink"
@@ -27,6 +28,7 @@ import (
 
 type liveConfig struct {
 	Interface    string        `mapstructure:"interface"`
+	Source       string        `mapstructure:"source"`
 	Workers      int           `mapstructure:"workers"`
 	BlockSize    int           `mapstructure:"block_size"`
 	NumBlocks    int           `mapstructure:"num_blocks"`
@@ -49,7 +51,7 @@ type dnstapConfig struct {
 }
 
 func defaultLiveConfig() liveConfig {
-	return liveConfig{Workers: 1, BlockSize: afpacket.DefaultBlockSize, NumBlocks: afpacket.DefaultNumBlocks,
+	return liveConfig{Source: "afpacket", Workers: 1, BlockSize: afpacket.DefaultBlockSize, NumBlocks: afpacket.DefaultNumBlocks,
 		BlockTimeout: afpacket.DefaultBlockTimeout, Promiscuous: true, Tunnels: true, QueueSize: 10000,
 		DNSTap: dnstapConfig{Listen: []string{}, SocketMode: "0660", MaxConns: dnstap.DefaultMaxConns, MaxFrameSize: dnstap.DefaultMaxFrameSize,
 			IdleTimeout: dnstap.DefaultIdleTimeout}}
@@ -161,38 +163,31 @@ func (a *app) runCapture(ctx context.Context) error {
 	if _, err := lc.DNSTap.config(cfg); err != nil {
 		return &exitError{exitUsage, fmt.Errorf("configuration: %w", err)}
 	}
-	filter, err := afpacket.MailDNSFilter(append(append([]uint16(nil), ccfg.MailPorts...), ccfg.ImplicitTLSPorts...), ccfg.DNSPorts, lc.Tunnels)
-	if err != nil {
-		return &exitError{exitUsage, fmt.Errorf("configuration: %w", err)}
-	}
-	group := uint16(lc.FanoutGroup)
-	if group == 0 {
-		group = uint16(os.Getpid())
-	}
+	mailPorts := append(append([]uint16(nil), ccfg.MailPorts...), ccfg.ImplicitTLSPorts...)
 	workers := lc.Workers
 	if lc.Interface == "" { // dnstap only
 		workers = 0
 	}
-	sources := make([]*afpacket.Source, 0, workers)
+	switch lc.Source {
+	case "afpacket":
+	case "pcap":
+		if workers > 1 {
+			return &exitError{exitUsage, fmt.Errorf("configuration: live.workers %d: libpcap (live.source pcap) has no fanout; use 1, or afpacket", workers)}
+		}
+	default:
+		return &exitError{exitUsage, fmt.Errorf("configuration: live.source %q: want afpacket or pcap", lc.Source)}
+	}
+	var sources []liveInput
 	closeSources := func() {
 		for _, s := range sources {
 			_ = s.Close()
 		}
 	}
 	for i := 0; i < workers; i++ {
-		ac := afpacket.Config{Interface: lc.Interface, BlockSize: lc.BlockSize, NumBlocks: lc.NumBlocks, BlockTimeout: lc.BlockTimeout,
-			Promiscuous: lc.Promiscuous, Filter: filter, ReturnIdle: true, PollTimeout: 200 * time.Millisecond}
-		if lc.Workers > 1 {
-			ac.Fanout = &afpacket.Fanout{Group: group, Mode: afpacket.FanoutHash, Defrag: true}
-		}
-		s, err := afpacket.Open(ac)
+		s, err := openLiveInput(lc, mailPorts, ccfg.DNSPorts)
 		if err != nil {
 			closeSources()
-			code := exitFailure
-			if errors.Is(err, afpacket.ErrInvalidConfig) {
-				code = exitUsage
-			}
-			return &exitError{code, err}
+			return err
 		}
 		sources = append(sources, s)
 	}
@@ -512,7 +507,7 @@ func (a *app) runCapture(ctx context.Context) error {
 // liveSource notes how far in packet time its worker has read (for the
 // reorder stage) and when packets arrive (for readiness).
 type liveSource struct {
-	src      *afpacket.Source
+	src      liveInput
 	st       *liveStats
 	progress *atomic.Int64
 	n        uint64
@@ -690,4 +685,65 @@ func counterAttrs(cs []event.Counter) []any {
 		}
 	}
 	return out
+}
+
+// liveInput is a capture source of the live sensor: an AF_PACKET ring
+// (the default) or a libpcap handle (live.source pcap, in builds with the
+// libpcap tag).
+type liveInput interface {
+	Next() (capture.Frame, error)
+	Close() error
+	Stats() (afpacket.Stats, error)
+}
+
+// openLiveInput opens one worker's source with the kernel filter for the
+// mail and DNS ports.
+func openLiveInput(lc liveConfig, mailPorts, dnsPorts []uint16) (liveInput, error) {
+	if lc.Source == "pcap" {
+		expr, err := pcaplive.Filter(mailPorts, dnsPorts, lc.Tunnels)
+		if err != nil {
+			return nil, &exitError{exitUsage, fmt.Errorf("configuration: %w", err)}
+		}
+		src, err := pcaplive.Open(pcaplive.Config{Interface: lc.Interface, Promiscuous: lc.Promiscuous,
+			BufferSize: lc.BlockSize * lc.NumBlocks, Filter: expr})
+		if err != nil {
+			code := exitFailure
+			if errors.Is(err, pcaplive.ErrUnsupported) {
+				code = exitUsage
+			}
+			return nil, &exitError{code, err}
+		}
+		return pcapInput{src}, nil
+	}
+	filter, err := afpacket.MailDNSFilter(mailPorts, dnsPorts, lc.Tunnels)
+	if err != nil {
+		return nil, &exitError{exitUsage, fmt.Errorf("configuration: %w", err)}
+	}
+	group := uint16(lc.FanoutGroup)
+	if group == 0 {
+		group = uint16(os.Getpid())
+	}
+	ac := afpacket.Config{Interface: lc.Interface, BlockSize: lc.BlockSize, NumBlocks: lc.NumBlocks, BlockTimeout: lc.BlockTimeout,
+		Promiscuous: lc.Promiscuous, Filter: filter, ReturnIdle: true, PollTimeout: 200 * time.Millisecond}
+	if lc.Workers > 1 {
+		ac.Fanout = &afpacket.Fanout{Group: group, Mode: afpacket.FanoutHash, Defrag: true}
+	}
+	src, err := afpacket.Open(ac)
+	if err != nil {
+		code := exitFailure
+		if errors.Is(err, afpacket.ErrInvalidConfig) {
+			code = exitUsage
+		}
+		return nil, &exitError{code, err}
+	}
+	return src, nil
+}
+
+// pcapInput reports libpcap's counters as the ring's: received packets,
+// and drops for lack of buffer space plus those of the interface.
+type pcapInput struct{ *pcaplive.Source }
+
+func (p pcapInput) Stats() (afpacket.Stats, error) {
+	st, err := p.Source.Stats()
+	return afpacket.Stats{Packets: st.Packets, Drops: st.Drops + st.IfDrops}, err
 }
