@@ -215,24 +215,7 @@ func TestCaptureLive(t *testing.T) {
 	cmd.Env = append(os.Environ(), helperArgsEnv+"="+strings.Join([]string{"capture", "--config", cfg, "-i", "veth1",
 		"--workers", "2", "--events", got, "--log-level", "debug", "--kafka", "127.0.0.1:" + port}, "\x1f"),
 		"MXWATCH_METRICS_LISTEN=", "MXWATCH_LIVE_USER=nobody", "MXWATCH_KAFKA_PARTITIONS=1", "MXWATCH_KAFKA_SPOOL_DIR="+spool)
-	var log syncBuffer
-	cmd.Stderr = &log
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		if cmd.ProcessState == nil {
-			_ = cmd.Process.Kill()
-			_ = cmd.Wait()
-		}
-	}()
-	deadline := time.Now().Add(30 * time.Second)
-	for !strings.Contains(log.String(), `msg=capturing`) {
-		if time.Now().After(deadline) || cmd.ProcessState != nil {
-			t.Fatalf("capture did not start:\n%s", log.String())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	log := startCapture(t, cmd)
 	// Root was given up before the first packet: the process runs as nobody.
 	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", cmd.Process.Pid))
 	if err != nil {
@@ -242,13 +225,7 @@ func TestCaptureLive(t *testing.T) {
 		t.Errorf("capture still runs as root:\n%s", status)
 	}
 	abs, _ := filepath.Abs(pcap)
-	rp := exec.Command("ip", "netns", "exec", ns, os.Args[0])
-	rp.Env = append(os.Environ(), replayEnv+"="+abs+" veth0")
-	if out, err := rp.CombinedOutput(); err != nil {
-		t.Fatalf("replay: %v: %s", err, out)
-	} else {
-		t.Logf("%s", strings.TrimSpace(string(out)))
-	}
+	replayInto(t, ns, abs)
 	time.Sleep(500 * time.Millisecond) // the ring's block timeout and the idle flush
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
@@ -343,4 +320,47 @@ func TestCaptureConfigErrors(t *testing.T) {
 			}
 		})
 	}
+}
+
+// startCapture starts cmd, a capture (the test binary in helper mode or
+// a built mxwatch), kills it at the end of the test if it still runs, and
+// returns its log once it says it captures.
+func startCapture(t *testing.T, cmd *exec.Cmd) *syncBuffer {
+	t.Helper()
+	var log syncBuffer
+	cmd.Stderr = &log
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			_ = cmd.Process.Kill()
+			_ = cmd.Wait()
+		}
+	})
+	deadline := time.Now().Add(30 * time.Second)
+	for !strings.Contains(log.String(), "msg=capturing") {
+		if time.Now().After(deadline) {
+			t.Fatalf("capture did not start:\n%s", log.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return &log
+}
+
+// replayInto writes the frames of a capture file to veth0 of network
+// namespace ns, with the test binary's replay mode.
+func replayInto(t *testing.T, ns, file string) {
+	t.Helper()
+	abs, err := filepath.Abs(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rp := exec.Command("ip", "netns", "exec", ns, os.Args[0])
+	rp.Env = append(os.Environ(), replayEnv+"="+abs+" veth0")
+	out, err := rp.CombinedOutput()
+	if err != nil {
+		t.Fatalf("replay: %v: %s", err, out)
+	}
+	t.Logf("%s", strings.TrimSpace(string(out)))
 }

@@ -63,16 +63,7 @@ func digHelper(spec string) int {
 // paired with the dnstap lookup. From the capture alone (analyze), the
 // same connection is only direct-25.
 func TestCaptureDNSTap(t *testing.T) {
-	unbound, err := exec.LookPath("unbound")
-	if err != nil {
-		unbound = "/usr/sbin/unbound"
-		if _, err := os.Stat(unbound); err != nil {
-			t.Skip("needs unbound built with dnstap (Debian: apt-get install unbound)")
-		}
-	}
-	if out, _ := exec.Command(unbound, "-V").CombinedOutput(); !bytes.Contains(out, []byte("dnstap")) {
-		t.Skip("unbound was built without dnstap")
-	}
+	unbound := unboundWithDNSTap(t)
 	ns := netns(t)
 	dir := t.TempDir()
 	run := func(args ...string) {
@@ -110,17 +101,7 @@ func TestCaptureDNSTap(t *testing.T) {
 	cmd.Env = append(os.Environ(), helperArgsEnv+"="+strings.Join([]string{"capture", "--config", cfg, "-i", "veth1",
 		"--dnstap", "unix:" + sock, "--events", got, "--sensor", "lab"}, "\x1f"),
 		"MXWATCH_METRICS_LISTEN=", "MXWATCH_CAPTURE_TCP_HANDSHAKE_TIMEOUT=2s")
-	var log syncBuffer
-	cmd.Stderr = &log
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		if cmd.ProcessState == nil {
-			_ = cmd.Process.Kill()
-			_ = cmd.Wait()
-		}
-	}()
+	log := startCapture(t, cmd)
 	waitFor := func(what string, ok func() bool) {
 		t.Helper()
 		deadline := time.Now().Add(30 * time.Second)
@@ -208,11 +189,7 @@ dnstap:
 	time.Sleep(100 * time.Millisecond) // the lookup strictly before the connect
 
 	abs, _ := filepath.Abs(pcap)
-	rp := exec.Command("ip", "netns", "exec", ns, os.Args[0])
-	rp.Env = append(os.Environ(), replayEnv+"="+abs+" veth0")
-	if out, err := rp.CombinedOutput(); err != nil {
-		t.Fatalf("replay: %v: %s", err, out)
-	}
+	replayInto(t, ns, abs)
 	waitFor("findings", func() bool { return len(classesByClient(t, got)) >= 2 })
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
@@ -277,40 +254,14 @@ func readEvents(t *testing.T, file string) []event.Event {
 // lookups a resolver reports over dnstap (no privileges needed), and
 // stops cleanly on SIGTERM with the resolver still connected.
 func TestCaptureDNSTapOnly(t *testing.T) {
-	unbound, err := exec.LookPath("unbound")
-	if err != nil {
-		unbound = "/usr/sbin/unbound"
-		if _, err := os.Stat(unbound); err != nil {
-			t.Skip("needs unbound built with dnstap (Debian: apt-get install unbound)")
-		}
-	}
-	if out, _ := exec.Command(unbound, "-V").CombinedOutput(); !bytes.Contains(out, []byte("dnstap")) {
-		t.Skip("unbound was built without dnstap")
-	}
+	unbound := unboundWithDNSTap(t)
 	dir := t.TempDir()
 	sock := filepath.Join(dir, "tap.sock")
 	got := filepath.Join(dir, "got.jsonl")
 	cmd := exec.Command(os.Args[0])
 	cmd.Env = append(os.Environ(), helperArgsEnv+"="+strings.Join([]string{"capture", "--config", os.DevNull,
 		"--dnstap", "unix:" + sock, "--events", got}, "\x1f"), "MXWATCH_METRICS_LISTEN=", "MXWATCH_LIVE_DNSTAP_SOCKET_MODE=0600")
-	var log syncBuffer
-	cmd.Stderr = &log
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		if cmd.ProcessState == nil {
-			_ = cmd.Process.Kill()
-			_ = cmd.Wait()
-		}
-	}()
-	deadline := time.Now().Add(20 * time.Second)
-	for !strings.Contains(log.String(), "msg=capturing") {
-		if time.Now().After(deadline) {
-			t.Fatalf("capture did not start:\n%s", log.String())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	log := startCapture(t, cmd)
 	if fi, err := os.Stat(sock); err != nil || fi.Mode().Perm() != 0o600 {
 		t.Fatalf("socket %s: %v, mode %v; want 0600", sock, err, fi)
 	}
@@ -371,7 +322,7 @@ dnstap:
 	if !answered {
 		t.Fatal("unbound did not answer")
 	}
-	deadline = time.Now().Add(20 * time.Second)
+	deadline := time.Now().Add(20 * time.Second)
 	for len(readEvents(t, got)) == 0 {
 		if time.Now().After(deadline) {
 			t.Fatalf("no event from dnstap:\n%s", log.String())
@@ -389,4 +340,21 @@ dnstap:
 	if len(evs) != 1 || !ok || d.QName != "dest.example" || d.QType != "MX" || len(d.Answers) != 1 || d.Answers[0].Host != "mx.dest.example" {
 		t.Fatalf("events %+v, want the one MX answer", evs)
 	}
+}
+
+// unboundWithDNSTap returns the unbound binary, or skips the test when
+// there is none built with dnstap.
+func unboundWithDNSTap(t *testing.T) string {
+	t.Helper()
+	unbound, err := exec.LookPath("unbound")
+	if err != nil {
+		unbound = "/usr/sbin/unbound"
+		if _, err := os.Stat(unbound); err != nil {
+			t.Skip("needs unbound built with dnstap (Debian: apt-get install unbound)")
+		}
+	}
+	if out, _ := exec.Command(unbound, "-V").CombinedOutput(); !bytes.Contains(out, []byte("dnstap")) {
+		t.Skip("unbound was built without dnstap")
+	}
+	return unbound
 }

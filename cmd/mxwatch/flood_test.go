@@ -63,31 +63,8 @@ func TestCaptureFlood(t *testing.T) {
 				// 5 000 pending DNS queries.
 				"MXWATCH_CAPTURE_TCP_MAX_FLOWS=10000", "MXWATCH_CAPTURE_DNS_MAX_PENDING=5000",
 				"MXWATCH_LIVE_NUM_BLOCKS=16")
-			var log syncBuffer
-			cmd.Stderr = &log
-			if err := cmd.Start(); err != nil {
-				t.Fatal(err)
-			}
-			defer func() {
-				if cmd.ProcessState == nil {
-					_ = cmd.Process.Kill()
-					_ = cmd.Wait()
-				}
-			}()
-			deadline := time.Now().Add(30 * time.Second)
-			for !strings.Contains(log.String(), "msg=capturing") {
-				if time.Now().After(deadline) || cmd.ProcessState != nil {
-					t.Fatalf("capture did not start:\n%s", log.String())
-				}
-				time.Sleep(20 * time.Millisecond)
-			}
-			rp := exec.Command("ip", "netns", "exec", ns, os.Args[0])
-			rp.Env = append(os.Environ(), replayEnv+"="+pcap+" veth0")
-			if out, err := rp.CombinedOutput(); err != nil {
-				t.Fatalf("replay: %v: %s", err, out)
-			} else {
-				t.Logf("%s", strings.TrimSpace(string(out)))
-			}
+			log := startCapture(t, cmd)
+			replayInto(t, ns, pcap)
 			time.Sleep(time.Second) // the ring's block timeout and the idle flush
 			hwm := peakRSS(t, cmd.Process.Pid)
 			if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {

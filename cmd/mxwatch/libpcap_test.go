@@ -28,36 +28,15 @@ func TestCaptureLibpcap(t *testing.T) {
 	cmd := exec.Command("ip", "netns", "exec", ns, os.Args[0])
 	cmd.Env = append(os.Environ(), helperArgsEnv+"="+strings.Join([]string{"capture", "--config", cfg, "-i", "veth1",
 		"--events", got}, "\x1f"), "MXWATCH_METRICS_LISTEN=", "MXWATCH_LIVE_SOURCE=pcap", "MXWATCH_CAPTURE_TCP_HANDSHAKE_TIMEOUT=2s")
-	var log syncBuffer
-	cmd.Stderr = &log
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		if cmd.ProcessState == nil {
-			_ = cmd.Process.Kill()
-			_ = cmd.Wait()
-		}
-	}()
-	deadline := time.Now().Add(30 * time.Second)
-	for !strings.Contains(log.String(), "msg=capturing") {
-		if time.Now().After(deadline) || cmd.ProcessState != nil {
-			t.Fatalf("capture did not start:\n%s", log.String())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	log := startCapture(t, cmd)
 	abs, _ := filepath.Abs(pcap)
-	rp := exec.Command("ip", "netns", "exec", ns, os.Args[0])
-	rp.Env = append(os.Environ(), replayEnv+"="+abs+" veth0")
-	if out, err := rp.CombinedOutput(); err != nil {
-		t.Fatalf("replay: %v: %s", err, out)
-	}
+	replayInto(t, ns, abs)
 	w := classesByClient(t, want)
 	n := 0
 	for _, c := range w {
 		n += c
 	}
-	deadline = time.Now().Add(30 * time.Second)
+	deadline := time.Now().Add(30 * time.Second)
 	for countAll(classesByClientMap(t, got)) < n && time.Now().Before(deadline) {
 		time.Sleep(100 * time.Millisecond)
 	}

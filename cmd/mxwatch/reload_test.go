@@ -156,17 +156,7 @@ func TestCaptureReload(t *testing.T) {
 		// The last connection of the capture is never answered: on a quiet
 		// link it ends by the clock, after the handshake timeout.
 		"MXWATCH_CAPTURE_TCP_HANDSHAKE_TIMEOUT=2s")
-	var log syncBuffer
-	cmd.Stderr = &log
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		if cmd.ProcessState == nil {
-			_ = cmd.Process.Kill()
-			_ = cmd.Wait()
-		}
-	}()
+	log := startCapture(t, cmd)
 	waitLog := func(what string, n int) {
 		t.Helper()
 		deadline := time.Now().Add(30 * time.Second)
@@ -179,11 +169,7 @@ func TestCaptureReload(t *testing.T) {
 	}
 	replay := func() {
 		t.Helper()
-		rp := exec.Command("ip", "netns", "exec", ns, os.Args[0])
-		rp.Env = append(os.Environ(), replayEnv+"="+pcap+" veth0")
-		if out, err := rp.CombinedOutput(); err != nil {
-			t.Fatalf("replay: %v: %s", err, out)
-		}
+		replayInto(t, ns, pcap)
 	}
 	findings := func() []*event.Finding {
 		f, err := os.Open(got)
