@@ -3,10 +3,14 @@ package main
 import (
 	"bytes"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -260,7 +264,7 @@ func TestCaptureDNSTapOnly(t *testing.T) {
 	got := filepath.Join(dir, "got.jsonl")
 	cmd := exec.Command(os.Args[0])
 	cmd.Env = append(os.Environ(), helperArgsEnv+"="+strings.Join([]string{"capture", "--config", os.DevNull,
-		"--dnstap", "unix:" + sock, "--events", got}, "\x1f"), "MXWATCH_METRICS_LISTEN=", "MXWATCH_LIVE_DNSTAP_SOCKET_MODE=0600")
+		"--dnstap", "unix:" + sock, "--events", got}, "\x1f"), "MXWATCH_METRICS_LISTEN=127.0.0.1:0", "MXWATCH_LIVE_DNSTAP_SOCKET_MODE=0600")
 	log := startCapture(t, cmd)
 	if fi, err := os.Stat(sock); err != nil || fi.Mode().Perm() != 0o600 {
 		t.Fatalf("socket %s: %v, mode %v; want 0600", sock, err, fi)
@@ -328,6 +332,33 @@ dnstap:
 			t.Fatalf("no event from dnstap:\n%s", log.String())
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+	// The sensor's metrics: the dnstap counters and the processing lag
+	// (wall clock minus the lookup's time when the detector took it:
+	// seconds at most here).
+	m := regexp.MustCompile(`msg="serving metrics" component=telemetry addr=(\S+)`).FindStringSubmatch(log.String())
+	if m == nil {
+		t.Fatalf("no metrics address in the log:\n%s", log.String())
+	}
+	resp, err := http.Get("http://" + m[1] + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{
+		`mxwatch_stage_events_total{drop="false",name="client_responses",stage="dnstap"} 1`,
+		`mxwatch_stage_events_total{drop="false",name="client_queries",stage="dnstap"} 1`,
+	} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("metrics lack %s", want)
+		}
+	}
+	lag := regexp.MustCompile(`(?m)^mxwatch_live_processing_lag_seconds (\S+)$`).FindStringSubmatch(string(body))
+	if lag == nil {
+		t.Errorf("no processing lag gauge")
+	} else if v, err := strconv.ParseFloat(lag[1], 64); err != nil || v <= 0 || v > 60 {
+		t.Errorf("processing lag %q, want a few seconds at most", lag[1])
 	}
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)

@@ -135,6 +135,9 @@ flushes the sessions in progress, delivers the events and exits 0.`,
 type liveStats struct {
 	events, queueFull, reorderOverflow atomic.Uint64
 	reloads, reloadErrors              atomic.Uint64
+	// lag is how old (wall clock minus packet time) the last event was
+	// when the detector took it, in nanoseconds.
+	lag atomic.Int64
 	lastPacket                         atomic.Int64 // wall clock, Unix nanoseconds
 }
 
@@ -301,6 +304,9 @@ func (a *app) runCapture(ctx context.Context) error {
 		return nil
 	}, func(s *telemetry.Server) {
 		s.GaugeFunc("mxwatch_live_queue_events", "Events waiting for the detector.", func() float64 { return float64(len(queue)) })
+		s.GaugeFunc("mxwatch_live_processing_lag_seconds",
+			"Wall clock minus the packet time of the last event the detector took (includes the 2 s reorder slack; grows when the sensor falls behind).",
+			func() float64 { return time.Duration(st.lag.Load()).Seconds() })
 		if ks != nil {
 			s.GaugeFunc("mxwatch_kafka_spool_bytes", "Bytes of events waiting in the Kafka spool.", func() float64 { return float64(ks.p.Stats().SpoolBytes) })
 			s.GaugeFunc("mxwatch_kafka_spool_max_bytes", "Bound of the Kafka spool.", func() float64 { return float64(cfg.Kafka.SpoolMaxBytes) })
@@ -359,7 +365,11 @@ func (a *app) runCapture(ctx context.Context) error {
 			priv.Apply(ev)
 			out(ev)
 			det.Add(ev, out)
-			if now := time.Now(); now.Sub(published) > time.Second {
+			now := time.Now()
+			if t := emitTime(ev); !t.IsZero() {
+				st.lag.Store(int64(now.Sub(t)))
+			}
+			if now.Sub(published) > time.Second {
 				c := det.Counters()
 				detCounters.Store(&c)
 				published = now
