@@ -137,8 +137,8 @@ type liveStats struct {
 	reloads, reloadErrors              atomic.Uint64
 	// lag is how old (wall clock minus packet time) the last event was
 	// when the detector took it, in nanoseconds.
-	lag atomic.Int64
-	lastPacket                         atomic.Int64 // wall clock, Unix nanoseconds
+	lag        atomic.Int64
+	lastPacket atomic.Int64 // wall clock, Unix nanoseconds
 }
 
 func (a *app) runCapture(ctx context.Context) error {
