@@ -93,6 +93,12 @@ if [ ! -f /usr/include/pcap.h ] && [ ! -f /usr/include/pcap/pcap.h ]; then
     echo "WARNING: libpcap-dev is missing, so the libpcap capture source is not tested (apt-get install libpcap-dev)"
 fi
 
+echo "== gofmt"
+unformatted=$(gofmt -l . 2>&1)
+if [ -n "$unformatted" ]; then
+  echo "not gofmt'ed:"; echo "$unformatted"; status=1
+fi
+
 echo "== go vet"
 go vet ./... || status=1
 
