@@ -138,6 +138,7 @@ type liveStats struct {
 	// lag is how old (wall clock minus packet time) the last event was
 	// when the detector took it, in nanoseconds.
 	lag        atomic.Int64
+	handledAt  atomic.Int64 // wall clock of that, Unix nanoseconds
 	lastPacket atomic.Int64 // wall clock, Unix nanoseconds
 }
 
@@ -306,7 +307,7 @@ func (a *app) runCapture(ctx context.Context) error {
 		s.GaugeFunc("mxwatch_live_queue_events", "Events waiting for the detector.", func() float64 { return float64(len(queue)) })
 		s.GaugeFunc("mxwatch_live_processing_lag_seconds",
 			"Wall clock minus the packet time of the last event the detector took (includes the 2 s reorder slack; grows when the sensor falls behind).",
-			func() float64 { return time.Duration(st.lag.Load()).Seconds() })
+			func() float64 { return liveLag(&st, len(queue), time.Now()).Seconds() })
 		if ks != nil {
 			s.GaugeFunc("mxwatch_kafka_spool_bytes", "Bytes of events waiting in the Kafka spool.", func() float64 { return float64(ks.p.Stats().SpoolBytes) })
 			s.GaugeFunc("mxwatch_kafka_spool_max_bytes", "Bound of the Kafka spool.", func() float64 { return float64(cfg.Kafka.SpoolMaxBytes) })
@@ -369,6 +370,7 @@ func (a *app) runCapture(ctx context.Context) error {
 			if t := emitTime(ev); !t.IsZero() {
 				st.lag.Store(int64(now.Sub(t)))
 			}
+			st.handledAt.Store(now.UnixNano())
 			if now.Sub(published) > time.Second {
 				c := det.Counters()
 				detCounters.Store(&c)
@@ -756,4 +758,26 @@ type pcapInput struct{ *pcaplive.Source }
 func (p pcapInput) Stats() (afpacket.Stats, error) {
 	st, err := p.Source.Stats()
 	return afpacket.Stats{Packets: st.Packets, Drops: st.Drops + st.IfDrops}, err
+}
+
+// liveLag is the processing lag the metrics report: how old the last
+// event was when the detector took it; while events wait in the queue
+// and the detector has taken none for longer than that, the time since
+// it last took one (a stuck detector shows as a growing lag); and 0 once
+// the link has been quiet for a while with nothing waiting, so that an
+// old value does not stand for an idle sensor.
+func liveLag(st *liveStats, queued int, now time.Time) time.Duration {
+	lag := time.Duration(st.lag.Load())
+	at := st.handledAt.Load()
+	if at == 0 {
+		return 0
+	}
+	since := now.Sub(time.Unix(0, at))
+	switch {
+	case queued > 0 && since > lag:
+		return since
+	case queued == 0 && since > 10*time.Second:
+		return 0
+	}
+	return lag
 }
