@@ -116,16 +116,9 @@ func (a *app) analyze(ctx context.Context, paths []string) error {
 			return &exitError{exitUsage, fmt.Errorf("--format: %q is not text, markdown, json or none (csv and html are for --report)", cfg.Analyze.Format)}
 		}
 	}
-	if cfg.Sensor == "" {
-		cfg.Sensor, _ = os.Hostname()
-	}
-	priv, err := cfg.privacyFilter()
+	priv, ccfg, err := cfg.captureSetup()
 	if err != nil {
-		return &exitError{exitUsage, fmt.Errorf("configuration: %w", err)}
-	}
-	ccfg := cfg.captureConfig()
-	if err := ccfg.Validate(); err != nil {
-		return &exitError{exitUsage, fmt.Errorf("configuration: capture: %w", err)}
+		return err
 	}
 	stdinUsed := 0
 	for _, p := range paths {

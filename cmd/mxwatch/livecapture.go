@@ -153,16 +153,9 @@ func (a *app) runCapture(ctx context.Context) error {
 	case lc.QueueSize < 1:
 		return &exitError{exitUsage, errors.New("configuration: live.queue_size must be positive")}
 	}
-	if cfg.Sensor == "" {
-		cfg.Sensor, _ = os.Hostname()
-	}
-	priv, err := cfg.privacyFilter()
+	priv, ccfg, err := cfg.captureSetup()
 	if err != nil {
-		return &exitError{exitUsage, fmt.Errorf("configuration: %w", err)}
-	}
-	ccfg := cfg.captureConfig()
-	if err := ccfg.Validate(); err != nil {
-		return &exitError{exitUsage, fmt.Errorf("configuration: capture: %w", err)}
+		return err
 	}
 	if _, err := lc.DNSTap.config(cfg); err != nil {
 		return &exitError{exitUsage, fmt.Errorf("configuration: %w", err)}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 
+	"github.com/mxwatch/mxwatch/capture"
 	"github.com/mxwatch/mxwatch/internal/privacy"
 )
 
@@ -30,4 +31,22 @@ func (f *fileConfig) privacyFilter() (*privacy.Filter, error) {
 		cfg.Key = bytes.TrimRight(b, "\r\n")
 	}
 	return privacy.New(cfg)
+}
+
+// captureSetup is what analyze and capture share before the first packet:
+// the sensor name (the host name by default), the privacy filter and a
+// checked capture configuration. Errors are usage errors.
+func (f *fileConfig) captureSetup() (*privacy.Filter, capture.Config, error) {
+	if f.Sensor == "" {
+		f.Sensor, _ = os.Hostname()
+	}
+	priv, err := f.privacyFilter()
+	if err != nil {
+		return nil, capture.Config{}, &exitError{exitUsage, fmt.Errorf("configuration: %w", err)}
+	}
+	ccfg := f.captureConfig()
+	if err := ccfg.Validate(); err != nil {
+		return nil, capture.Config{}, &exitError{exitUsage, fmt.Errorf("configuration: capture: %w", err)}
+	}
+	return priv, ccfg, nil
 }

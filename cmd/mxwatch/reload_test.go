@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"fmt"
 	"log/slog"
 	"os"
@@ -172,19 +171,8 @@ func TestCaptureReload(t *testing.T) {
 		replayInto(t, ns, pcap)
 	}
 	findings := func() []*event.Finding {
-		f, err := os.Open(got)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer f.Close()
 		var out []*event.Finding
-		sc := bufio.NewScanner(f)
-		sc.Buffer(nil, 4<<20)
-		for sc.Scan() {
-			ev, err := event.Decode(sc.Bytes())
-			if err != nil {
-				t.Fatal(err)
-			}
+		for _, ev := range readEvents(t, got) {
 			if fi, ok := ev.(*event.Finding); ok {
 				out = append(out, fi)
 			}
