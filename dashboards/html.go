@@ -7,6 +7,7 @@ import (
 	"math"
 	"slices"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/mxwatch/mxwatch/detect"
@@ -64,7 +65,10 @@ var funcs = template.FuncMap{
 	"ts":       ts,
 }
 
-var page = template.Must(template.New("page").Funcs(funcs).Parse(`<!DOCTYPE html>
+// The templates are parsed on first use: every mxwatch command links this
+// package, few render HTML.
+var page = sync.OnceValue(func() *template.Template {
+	return template.Must(template.New("page").Funcs(funcs).Parse(`<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{{clean .Title}}</title><style>` + css + `</style></head>
 <body>
@@ -81,8 +85,10 @@ var page = template.Must(template.New("page").Funcs(funcs).Parse(`<!DOCTYPE html
 {{end}}</svg>{{end}}
 {{define "legend"}}<p class="legend">{{range .}}<span><i style="background:{{.Color}}"></i>{{clean .Name}}</span>{{end}}</p>{{end}}
 `))
+})
 
-var impactBody = template.Must(template.Must(page.Clone()).Parse(`{{define "body"}}{{with .R}}
+var impactBody = sync.OnceValue(func() *template.Template {
+	return template.Must(template.Must(page().Clone()).Parse(`{{define "body"}}{{with .R}}
 <div class="kpis">
 <div class="kpi"><b>{{.Totals.Hosts}}</b>hosts affected</div>
 <div class="kpi"><b>{{.Totals.Customers}}</b>customers affected</div>
@@ -107,8 +113,10 @@ var impactBody = template.Must(template.Must(page.Clone()).Parse(`{{define "body
 {{end}}{{end}}</table>{{end}}
 {{if .SourcesUntracked}}<p>({{.SourcesUntracked}} hosts beyond the tracking bound are in the totals only.)</p>{{end}}
 {{end}}{{end}}{{end}}`))
+})
 
-var enforcementBody = template.Must(template.Must(page.Clone()).Parse(`{{define "body"}}{{with .R}}
+var enforcementBody = sync.OnceValue(func() *template.Template {
+	return template.Must(template.Must(page().Clone()).Parse(`{{define "body"}}{{with .R}}
 <div class="kpis">
 <div class="kpi"><b>{{.Blocked.After}}</b>blocked attempts after (before: {{.Blocked.Before}})</div>
 <div class="kpi"><b>{{.StillTryingTotal}}</b>hosts still trying</div>
@@ -132,6 +140,7 @@ var enforcementBody = template.Must(template.Must(page.Clone()).Parse(`{{define 
 {{if .Listings}}<table id="listings"><tr><th>list</th><th>before</th><th>after</th></tr>
 {{range .Listings}}<tr><td>{{clean .Name}}</td><td class="n">{{.Before}}</td><td class="n">{{.After}}</td></tr>{{end}}</table>{{else}}<p class="empty">No DNSBL listings recorded in either window.</p>{{end}}
 {{end}}{{end}}{{end}}`))
+})
 
 type htmlPage struct {
 	Title, Meta, Source string
@@ -149,7 +158,7 @@ func impactHTML(w io.Writer, r *detect.ImpactReport, o RenderOptions) error {
 	p := htmlPage{Title: o.Title, Source: o.Source, Generated: o.Generated, R: r, SharePct: 100 * r.Totals.Share,
 		Meta: "Window: " + windowString(r.Window) + "."}
 	p.Timeline, p.Legend = timelineChart(r.Timeline)
-	if err := impactBody.ExecuteTemplate(w, "page", p); err != nil {
+	if err := impactBody().ExecuteTemplate(w, "page", p); err != nil {
 		return fmt.Errorf("dashboards: impact html: %w", err)
 	}
 	return nil
@@ -160,7 +169,7 @@ func enforcementHTML(w io.Writer, r *detect.EnforcementReport, o RenderOptions) 
 		Meta: fmt.Sprintf("Block at %s; before: %s; after: %s.", ts(r.At), windowString(r.Before), windowString(r.After))}
 	p.Timeline, p.Legend = timelineChart(r.Timeline, timeMark{At: r.At, Label: "block"})
 	p.BeforeAfter = beforeAfterChart(r)
-	if err := enforcementBody.ExecuteTemplate(w, "page", p); err != nil {
+	if err := enforcementBody().ExecuteTemplate(w, "page", p); err != nil {
 		return fmt.Errorf("dashboards: enforcement html: %w", err)
 	}
 	return nil

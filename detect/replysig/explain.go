@@ -5,6 +5,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 )
 
 // Explanation says what a pasted SMTP reply or bounce excerpt means.
@@ -99,14 +100,17 @@ type pastedLine struct {
 	indented bool   // began with white space: a header continuation
 }
 
-var (
-	// saidRE finds the reply in MTA bounce prose: "... said: 550 ...".
-	saidRE = regexp.MustCompile(`(?i)\b(?:said|replied|response|reply|answer|error)\s*:\s*([2-5][0-9][0-9])(?:[\s-]|$)`)
-	// codeEnhancedRE finds "550 5.7.1" or "421-4.7.0" anywhere.
-	codeEnhancedRE = regexp.MustCompile(`(?:^|[\s:;(<"'])([2-5][0-9][0-9])[ -]#?[245]\.[0-9]{1,3}\.[0-9]{1,3}(?:\s|$)`)
-	// inReplyToRE is Postfix's trailer "(in reply to RCPT TO command)".
-	inReplyToRE = regexp.MustCompile(`(?i)\s*\(in reply to [^()]{0,100}\)\s*$`)
-)
+// The expressions of parsePasted, compiled on first use: every mxwatch
+// command links this package, few explain pasted replies.
+var pastedREs = sync.OnceValue(func() (r struct{ said, codeEnhanced, inReplyTo *regexp.Regexp }) {
+	// said finds the reply in MTA bounce prose: "... said: 550 ...".
+	r.said = regexp.MustCompile(`(?i)\b(?:said|replied|response|reply|answer|error)\s*:\s*([2-5][0-9][0-9])(?:[\s-]|$)`)
+	// codeEnhanced finds "550 5.7.1" or "421-4.7.0" anywhere.
+	r.codeEnhanced = regexp.MustCompile(`(?:^|[\s:;(<"'])([2-5][0-9][0-9])[ -]#?[245]\.[0-9]{1,3}\.[0-9]{1,3}(?:\s|$)`)
+	// inReplyTo is Postfix's trailer "(in reply to RCPT TO command)".
+	r.inReplyTo = regexp.MustCompile(`(?i)\s*\(in reply to [^()]{0,100}\)\s*$`)
+	return r
+})
 
 // parsePasted finds the reply in a pasted text and splits it into code,
 // enhanced code and normalized text.
@@ -214,10 +218,10 @@ func replyRegion(lines []pastedLine) string {
 // inlineRegion returns the text from a reply code found inside prose
 // ("said: 550 ...", "... 550 5.7.1 ...") to the end, or "".
 func inlineRegion(s string) string {
-	if m := saidRE.FindStringSubmatchIndex(s); m != nil {
+	if m := pastedREs().said.FindStringSubmatchIndex(s); m != nil {
 		return s[m[2]:]
 	}
-	if m := codeEnhancedRE.FindStringSubmatchIndex(s); m != nil {
+	if m := pastedREs().codeEnhanced.FindStringSubmatchIndex(s); m != nil {
 		return s[m[2]:]
 	}
 	return ""
@@ -236,7 +240,7 @@ func splitReply(region string) (code int, enhanced, text string) {
 		s = s[n:]
 	}
 	text = Normalize(s)
-	text = inReplyToRE.ReplaceAllString(text, "")
+	text = pastedREs().inReplyTo.ReplaceAllString(text, "")
 	text = strings.TrimSpace(strings.TrimRight(text, "\"\u201d"))
 	return code, enhanced, text
 }
