@@ -254,11 +254,6 @@ func (a *app) analyze(ctx context.Context, paths []string) error {
 		}
 		counters = append(counters, ks.counters()...)
 	}
-	summary := agg.Summary(counters)
-	if !stats.First.IsZero() { // the capture's time span, not only the events'
-		summary.First, summary.Last = stats.First, stats.Last
-	}
-	report := rep.Report()
 	var err2 error
 	format := cfg.Analyze.Format
 	if a.report != "" {
@@ -267,6 +262,18 @@ func (a *app) analyze(ctx context.Context, paths []string) error {
 			err2 = roll.write(summaryOut, cfg.Analyze.Format, dashboards.RenderOptions{
 				Generated: time.Now().UTC().Truncate(time.Second), Source: "captures: " + strings.Join(paths, ", ")})
 		}
+	}
+	// The summary and the report are built only to be printed.
+	var (
+		summary detect.Summary
+		report  detect.Report
+	)
+	if format != "none" {
+		summary = agg.Summary(counters)
+		if !stats.First.IsZero() { // the capture's time span, not only the events'
+			summary.First, summary.Last = stats.First, stats.Last
+		}
+		report = rep.Report()
 	}
 	switch format {
 	case "text", "markdown":
