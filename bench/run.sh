@@ -5,6 +5,8 @@
 #   yardstick (raw)  reads the file with pcapgo's zero-copy reader and
 #                    parses Ethernet/VLAN/IP/TCP/UDP to the 5-tuple by hand
 #   yardstick (dlp)  the same with gopacket's DecodingLayerParser
+#   mxwatch-4k       mxwatch analyze --huge-pages=false: the heap on 4 KiB
+#                    pages, to show what the huge pages save
 #   tshark           extracting SMTP commands and DNS MX answers
 #
 # Usage: bench/run.sh [SIZE_MB] [BIG_MB]     (defaults 200 and 1024)
@@ -54,7 +56,8 @@ speed() { # speed FILE LABEL RUNS: hyperfine of the three programs, tshark once
   hyperfine -N -w 2 -r "$n" --export-json "$dir/speed-$label.json" \
     -n yardstick-raw "$dir/yardstick -parser raw $f" \
     -n yardstick-dlp "$dir/yardstick -parser dlp $f" \
-    -n mxwatch "$dir/mxwatch analyze --format none --progress never $f" >&2
+    -n mxwatch "$dir/mxwatch analyze --format none --progress never $f" \
+    -n mxwatch-4k "$dir/mxwatch analyze --huge-pages=false --format none --progress never $f" >&2
   if [ -z "${NO_TSHARK:-}" ]; then
     # tshark's speed varies by tens of percent between runs here: the mean
     # of TSHARK_RUNS runs is used.
@@ -92,7 +95,8 @@ for label, mb in (("small", size), ("big", big)):
     tshark = read(f"tshark-{label}.s")
     print(f"| program ({mb} MB, {packets} packets) | time (mean) | packets/s | MB/s |")
     print("|---|---|---|---|")
-    rows = [(n, res[n]) for n in ("yardstick-raw", "yardstick-dlp", "mxwatch")]
+    names = {"mxwatch-4k": "mxwatch --huge-pages=false"}
+    rows = [(names.get(n, n), res[n]) for n in ("yardstick-raw", "yardstick-dlp", "mxwatch", "mxwatch-4k")]
     if tshark:
         rows.append(("tshark -2 (SMTP commands, MX answers)", float(tshark)))
     for name, mean in rows:

@@ -1,0 +1,5 @@
+//go:build !race
+
+package thp
+
+const raceEnabled = false
