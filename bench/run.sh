@@ -40,9 +40,12 @@ if [ ${#need[@]} -gt 0 ]; then
   fi
 fi
 
-go build -o "$dir/mxwatch" ./cmd/mxwatch
-go build -o "$dir/mxgen" ./cmd/mxgen
-go build -o "$dir/yardstick" ./bench/yardstick
+# Built as the Dockerfile builds the shipped binary: static (no cgo, so
+# no dynamic loader at start-up), no symbol table.
+build() { CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$dir/$1" "$2"; }
+build mxwatch ./cmd/mxwatch
+build mxgen ./cmd/mxgen
+build yardstick ./bench/yardstick
 
 for mb in "$size" "$big"; do
   f="$dir/mix-${mb}MB.pcap"

@@ -13,9 +13,11 @@ import (
 // supports on Linux (x86-64, arm64 with 4 KiB base pages).
 const hugePage = 2 << 20
 
-// Reserve grows the Go heap by n bytes advised for huge pages and frees
-// them for the allocator to reuse. It runs a garbage collection (a few
-// milliseconds at start-up). It returns ErrUnsupported, wrapped, when the
+// Reserve grows the Go heap by n bytes advised for huge pages and drops
+// them for the allocator to reuse. It does not wait for the collection
+// that frees them: allocating far past the heap's goal starts one, which
+// ends while the caller goes on (waiting for it with runtime.GC cost six
+// milliseconds of start-up). It returns ErrUnsupported, wrapped, when the
 // kernel has no transparent huge pages (EINVAL from madvise).
 func Reserve(n int) error {
 	if n < hugePage {
@@ -32,8 +34,6 @@ func Reserve(n int) error {
 		}
 	}
 	runtime.KeepAlive(b)
-	b = nil
-	runtime.GC() // free the block now, not at the next cycle
 	switch {
 	case err == syscall.EINVAL:
 		return fmt.Errorf("thp: madvise: %w (%v)", ErrUnsupported, err)

@@ -57,6 +57,9 @@ func TestReserve(t *testing.T) {
 	if grew := vmRSS(t) - before; grew > DefaultReserve/4 {
 		t.Errorf("resident size grew by %d KiB after reserving %d MiB untouched", grew>>10, DefaultReserve>>20)
 	}
+	// Reserve leaves freeing the block to the collection its allocation
+	// started; the test waits for it.
+	runtime.GC()
 	// The run's allocations: 25 MiB in objects of a few sizes, more than
 	// the heap had free before Reserve. Most of the bytes must land in
 	// advised memory.
