@@ -9,14 +9,18 @@
 #                    pages, to show what the huge pages save
 #   tshark           extracting SMTP commands and DNS MX answers
 #
+# The programs run in turns (bench/roundrobin.py), not one after the other:
+# this machine's speed drifts by tens of percent within a minute, and the
+# turns give every program the same share of it. Times are medians.
+#
 # Usage: bench/run.sh [SIZE_MB] [BIG_MB]     (defaults 200 and 1024)
 #   BENCH_DIR   where captures and binaries go (default: a temporary dir;
 #               use a tmpfs such as /dev/shm so that both files stay in memory)
-#   RUNS        hyperfine runs per command (default 10)
+#   RUNS        rounds on the small file (default 10; half as many on the big one)
 #   NO_TSHARK=1 skip tshark (it takes minutes)
-#   TSHARK_RUNS runs of tshark per file, averaged (default 3)
+#   TSHARK_RUNS runs of tshark per file, in the first rounds (default 3)
 #
-# Needs Go; installs hyperfine, GNU time and tshark from Debian when they
+# Needs Go and Python 3; installs GNU time and tshark from Debian when they
 # are missing and it runs as root.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -27,7 +31,6 @@ dir=${BENCH_DIR:-$(mktemp -d)}
 mkdir -p "$dir"
 
 need=()
-command -v hyperfine >/dev/null || need+=(hyperfine)
 [ -x /usr/bin/time ] || need+=(time)
 [ -n "${NO_TSHARK:-}" ] || command -v tshark >/dev/null || need+=(tshark)
 if [ ${#need[@]} -gt 0 ]; then
@@ -53,28 +56,20 @@ for mb in "$size" "$big"; do
 done
 small="$dir/mix-${size}MB.pcap"
 bigf="$dir/mix-${big}MB.pcap"
-speed() { # speed FILE LABEL RUNS: hyperfine of the three programs, tshark once
-  local f=$1 label=$2 n=$3
-  echo "== speed on $f, $n runs each" >&2
-  hyperfine -N -w 2 -r "$n" --export-json "$dir/speed-$label.json" \
-    -n yardstick-raw "$dir/yardstick -parser raw $f" \
-    -n yardstick-dlp "$dir/yardstick -parser dlp $f" \
-    -n mxwatch "$dir/mxwatch analyze --format none --progress never $f" \
-    -n mxwatch-4k "$dir/mxwatch analyze --huge-pages=false --format none --progress never $f" >&2
+speed() { # speed FILE LABEL ROUNDS: the programs in turns (bench/roundrobin.py)
+  local f=$1 label=$2 n=$3 tshark=()
   if [ -z "${NO_TSHARK:-}" ]; then
-    # tshark's speed varies by tens of percent between runs here: the mean
-    # of TSHARK_RUNS runs is used.
-    local runs=${TSHARK_RUNS:-3} total=0 start end
-    echo "== tshark on $f ($runs runs)" >&2
-    for _ in $(seq "$runs"); do
-      start=$(date +%s.%N)
-      tshark -2 -r "$f" -R 'smtp.req or dns.qry.type==15' \
-        -T fields -e frame.number -e smtp.req.command -e smtp.req.parameter -e dns.qry.name -e dns.mx.mail_exchange >"$dir/tshark-$label.out" 2>/dev/null
-      end=$(date +%s.%N)
-      total=$(echo "$total + $end - $start" | bc -l)
-    done
-    echo "$total / $runs" | bc -l >"$dir/tshark-$label.s"
+    # tshark takes 50 to 100 times longer: it runs in the first
+    # TSHARK_RUNS rounds only, between the others.
+    tshark=("tshark:${TSHARK_RUNS:-3}>$dir/tshark-$label.out=tshark -2 -r $f -R 'smtp.req or dns.qry.type==15' -T fields -e frame.number -e smtp.req.command -e smtp.req.parameter -e dns.qry.name -e dns.mx.mail_exchange")
   fi
+  echo "== speed on $f, $n rounds" >&2
+  python3 bench/roundrobin.py "$n" "$dir/speed-$label.json" \
+    "yardstick-raw=$dir/yardstick -parser raw $f" \
+    "yardstick-dlp=$dir/yardstick -parser dlp $f" \
+    "mxwatch=$dir/mxwatch analyze --format none --progress never $f" \
+    "mxwatch-4k=$dir/mxwatch analyze --huge-pages=false --format none --progress never $f" \
+    "${tshark[@]}"
   "$dir/yardstick" -parser raw "$f" | sed -n 's/^packets=\([0-9]*\).*/\1/p' >"$dir/packets-$label"
   stat -c %s "$f" >"$dir/bytes-$label"
 }
@@ -94,20 +89,22 @@ def read(name):
     return open(p).read().strip() if os.path.exists(p) else ""
 for label, mb in (("small", size), ("big", big)):
     packets, nbytes = int(read(f"packets-{label}")), int(read(f"bytes-{label}"))
-    res = {r["command"]: r["mean"] for r in json.load(open(os.path.join(d, f"speed-{label}.json")))["results"]}
-    tshark = read(f"tshark-{label}.s")
-    print(f"| program ({mb} MB, {packets} packets) | time (mean) | packets/s | MB/s |")
+    speed = json.load(open(os.path.join(d, f"speed-{label}.json")))
+    res = {n: r["median"] for n, r in speed.items()}
+    tshark = res.get("tshark")
+    print(f"| program ({mb} MB, {packets} packets) | time (median) | packets/s | MB/s |")
     print("|---|---|---|---|")
     names = {"mxwatch-4k": "mxwatch --huge-pages=false"}
     rows = [(names.get(n, n), res[n]) for n in ("yardstick-raw", "yardstick-dlp", "mxwatch", "mxwatch-4k")]
     if tshark:
-        rows.append(("tshark -2 (SMTP commands, MX answers)", float(tshark)))
-    for name, mean in rows:
-        print(f"| {name} | {mean*1000:.0f} ms | {packets/mean/1e6:.2f} M | {nbytes/mean/1e6:.0f} |")
+        rows.append(("tshark -2 (SMTP commands, MX answers)", tshark))
+    for name, t in rows:
+        print(f"| {name} | {t*1000:.0f} ms | {packets/t/1e6:.2f} M | {nbytes/t/1e6:.0f} |")
     mx = res["mxwatch"]
     line = f"\n{mb} MB: mxwatch / yardstick-raw {res['yardstick-raw']/mx:.2f} (target >= 0.5), / yardstick-dlp {res['yardstick-dlp']/mx:.2f}"
     if tshark:
-        line += f", / tshark {float(tshark)/mx:.0f} (target >= 50)"
-    print(line + "\n")
+        line += f", / tshark {tshark/mx:.0f} (target >= 50)"
+    print(line)
+    print(f"({len(speed['mxwatch']['runs'])} rounds, tshark in {len(speed['tshark']['runs']) if tshark else 0}; medians)\n")
 print(f"peak RSS of mxwatch analyze: {int(rss_small)/1024:.0f} MB on {size} MB, {int(rss_big)/1024:.0f} MB on {big} MB (target <= 150 MB on 1 GB)")
 PY
