@@ -5,8 +5,6 @@
 #   yardstick (raw)  reads the file with pcapgo's zero-copy reader and
 #                    parses Ethernet/VLAN/IP/TCP/UDP to the 5-tuple by hand
 #   yardstick (dlp)  the same with gopacket's DecodingLayerParser
-#   mxwatch-4k       mxwatch analyze --huge-pages=false: the heap on 4 KiB
-#                    pages, to show what the huge pages save
 #   tshark           extracting SMTP commands and DNS MX answers
 #
 # The programs run in turns (bench/roundrobin.py), not one after the other:
@@ -68,7 +66,6 @@ speed() { # speed FILE LABEL ROUNDS: the programs in turns (bench/roundrobin.py)
     "yardstick-raw=$dir/yardstick -parser raw $f" \
     "yardstick-dlp=$dir/yardstick -parser dlp $f" \
     "mxwatch=$dir/mxwatch analyze --format none --progress never $f" \
-    "mxwatch-4k=$dir/mxwatch analyze --huge-pages=false --format none --progress never $f" \
     "${tshark[@]}"
   "$dir/yardstick" -parser raw "$f" | sed -n 's/^packets=\([0-9]*\).*/\1/p' >"$dir/packets-$label"
   stat -c %s "$f" >"$dir/bytes-$label"
@@ -94,8 +91,7 @@ for label, mb in (("small", size), ("big", big)):
     tshark = res.get("tshark")
     print(f"| program ({mb} MB, {packets} packets) | time (median) | packets/s | MB/s |")
     print("|---|---|---|---|")
-    names = {"mxwatch-4k": "mxwatch --huge-pages=false"}
-    rows = [(names.get(n, n), res[n]) for n in ("yardstick-raw", "yardstick-dlp", "mxwatch", "mxwatch-4k")]
+    rows = [(n, res[n]) for n in ("yardstick-raw", "yardstick-dlp", "mxwatch")]
     if tshark:
         rows.append(("tshark -2 (SMTP commands, MX answers)", tshark))
     for name, t in rows:

@@ -106,14 +106,6 @@ echo "== go test $race"
 go test $race -count=1 ./... 2>&1 | tee "$log"
 [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
 
-if [ -n "$race" ]; then
-  # What the race detector changes: its shadow memory makes any heap
-  # reservation resident (internal/thp).
-  echo "== go test without -race: ./internal/thp"
-  go test -count=1 ./internal/thp 2>&1 | sed 's/^\(ok\|FAIL\)\(\s\)/\1\2[no race] /' | tee -a "$log"
-  [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
-fi
-
 if [ -f /usr/include/pcap.h ] || [ -f /usr/include/pcap/pcap.h ]; then
   echo "== go test -tags libpcap (the libpcap capture source)"
   go vet -tags libpcap ./capture/pcaplive ./cmd/mxwatch || status=1

@@ -10,7 +10,6 @@ import (
 	"io"
 	"os"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	"github.com/google/gopacket"
@@ -22,12 +21,8 @@ const MaxSnapLen = 262144
 
 const (
 	// bufSize is the read buffer of an uncompressed stream of unknown or
-	// large size, and of every decompressed stream, unless it is read
-	// ahead (stream.go).
+	// large size, and of every decompressed stream.
 	bufSize = 1 << 20
-	// rawBufSize is the read buffer of the file itself, in front of the
-	// gzip decompressor; uncompressed data is read through it.
-	rawBufSize = 64 << 10
 	// minBufSize is the smallest read buffer: pcapgo re-wraps any reader
 	// in a bufio.Reader unless it is one of at least 4096 bytes.
 	minBufSize = 4096
@@ -134,7 +129,7 @@ type Reader struct {
 	under  countReader  // the underlying (possibly compressed) file
 	stream *countReader // the capture data: &under, or the gzip output
 	gz     *gzip.Reader
-	br     *stream // buffered capture data
+	br     *bufio.Reader // buffered capture data
 
 	pcap      bool   // classic pcap, else pcapng
 	link      uint32 // classic pcap link type
@@ -155,13 +150,13 @@ type Reader struct {
 // error other than io.EOF.
 type countReader struct {
 	r   io.Reader
-	n   atomic.Int64 // read by Progress while the read-ahead goroutine reads
+	n   int64
 	err error
 }
 
 func (c *countReader) Read(p []byte) (int, error) {
 	n, err := c.r.Read(p)
-	c.n.Add(int64(n))
+	c.n += int64(n)
 	if err != nil && err != io.EOF && c.err == nil {
 		c.err = err
 	}
@@ -210,41 +205,27 @@ func newReader(name string, rd io.Reader, size int64, closer io.Closer) (*Reader
 	if size >= 0 && size < bufSize {
 		n = max(int(size), minBufSize)
 	}
-	raw := bufio.NewReaderSize(&r.under, min(n, rawBufSize))
-	magic, err := raw.Peek(4)
+	r.br = bufio.NewReaderSize(&r.under, n)
+
+	magic, err := r.br.Peek(4)
 	if err != nil && err != io.EOF {
 		return nil, r.headerError(err)
 	}
-	var src io.Reader = raw
 	compressed := len(magic) >= 2 && magic[0] == 0x1f && magic[1] == 0x8b
 	if compressed {
-		if r.gz, err = gzip.NewReader(raw); err != nil {
+		if r.gz, err = gzip.NewReader(r.br); err != nil {
 			return nil, r.headerError(err)
 		}
 		r.stream = &countReader{r: r.gz}
-		src, n = r.stream, bufSize
-	}
-	// A large file is read ahead, by a goroutine that Close stops; it
-	// needs a Close, which Open's callers do.
-	if closer != nil && size >= aheadMinSize {
-		r.br = newStream(src, pcapRecordLen+MaxSnapLen, aheadChunk)
-	} else {
-		r.br = newStream(src, n, 0)
-	}
-	if magic, err = r.br.Peek(4); err != nil && err != io.EOF {
-		r.br.Close()
-		return nil, r.headerError(err)
+		r.br = bufio.NewReaderSize(r.stream, bufSize)
+		if magic, err = r.br.Peek(4); err != nil && err != io.EOF {
+			return nil, r.headerError(err)
+		}
 	}
 
-	defer func() {
-		if err != nil {
-			r.br.Close()
-		}
-	}()
 	switch {
 	case len(magic) < 4:
-		err = r.notCapture(magic, compressed)
-		return nil, err
+		return nil, r.notCapture(magic, compressed)
 	case string(magic) == "\x0a\x0d\x0d\x0a":
 		r.format = "pcapng"
 		err = r.openPcapng()
@@ -261,8 +242,7 @@ func newReader(name string, rd io.Reader, size int64, closer io.Closer) (*Reader
 		case 0x4d3cb2a1:
 			order, nano = binary.BigEndian, true
 		default:
-			err = r.notCapture(magic, compressed)
-			return nil, err
+			return nil, r.notCapture(magic, compressed)
 		}
 		r.format = "pcap"
 		if nano {
@@ -308,10 +288,7 @@ func (r *Reader) headerError(err error) error {
 // I/O error of the underlying file as is (with context), anything else as
 // a *FormatError. off is the start of the record being read.
 func (r *Reader) fail(err error, packet, off int64) error {
-	// The source's counters belong to the read-ahead goroutine until the
-	// stream has met the source's end or error.
-	ended := r.br == nil || r.br.ended()
-	if ended && r.under.err != nil {
+	if r.under.err != nil {
 		if packet == 0 {
 			return fmt.Errorf("%s: reading the file header: %w", r.name, r.under.err)
 		}
@@ -319,20 +296,17 @@ func (r *Reader) fail(err error, packet, off int64) error {
 	}
 	// When decompression failed, that is the cause, even if what it
 	// produced before failing already looked corrupt.
-	inflate := ended && r.gz != nil && r.stream.err != nil
+	inflate := r.gz != nil && r.stream.err != nil
 	if inflate {
 		err = r.stream.err
 	}
 	fe := &FormatError{Name: r.name, Packet: packet, Offset: off, Kind: ErrCorrupt, Err: err}
 	switch {
 	case errors.Is(err, io.ErrUnexpectedEOF) || err == io.EOF:
-		fe.Kind, fe.Err = ErrTruncated, io.ErrUnexpectedEOF
-		if ended {
-			fe.Offset = r.stream.n.Load()
-		}
+		fe.Kind, fe.Err, fe.Offset = ErrTruncated, io.ErrUnexpectedEOF, r.stream.n
 	case inflate:
 		// Report how far decompression got.
-		fe.Err, fe.Offset = fmt.Errorf("decompressing: %w", err), r.stream.n.Load()
+		fe.Err, fe.Offset = fmt.Errorf("decompressing: %w", err), r.stream.n
 	}
 	return fe
 }
@@ -501,8 +475,8 @@ func (r *Reader) Name() string { return r.name }
 // Progress reports how many bytes of the underlying (possibly compressed)
 // file have been consumed, and its size, -1 when unknown (standard input,
 // pipes). Read-ahead buffering makes done run ahead of the packets returned
-// by up to 4 MiB.
-func (r *Reader) Progress() (done, total int64) { return r.under.n.Load(), r.size }
+// by up to 1 MiB.
+func (r *Reader) Progress() (done, total int64) { return r.under.n, r.size }
 
 // Stats returns the reader's counters.
 func (r *Reader) Stats() Stats { return r.stats }
@@ -512,7 +486,6 @@ func (r *Reader) Stats() Stats { return r.stats }
 // error after Close.
 func (r *Reader) Close() error {
 	var err error
-	r.br.Close()
 	if r.gz != nil {
 		r.gz.Close()
 		r.gz = nil

@@ -22,7 +22,6 @@ import (
 	"github.com/mxwatch/mxwatch/dashboards"
 	"github.com/mxwatch/mxwatch/detect"
 	"github.com/mxwatch/mxwatch/event"
-	"github.com/mxwatch/mxwatch/internal/thp"
 	"github.com/mxwatch/mxwatch/sink"
 )
 
@@ -79,7 +78,6 @@ printed, the error says which file and where, and the exit code is 1.`,
 	f.String("format", "text", "report format: text, markdown, json, or none (with --report also csv and html)")
 	f.Int("top", 10, "rows in each ranking of the report")
 	f.String("progress", "auto", "progress on standard error: auto (when it is a terminal), always, never")
-	f.Bool("huge-pages", true, "ask Linux for transparent huge pages under the heap: fewer page faults, same resident memory")
 	f.StringSlice("kafka", nil, "publish events to these Kafka brokers (host:port, comma-separated; sets kafka.brokers)")
 	f.UintSlice("mail-ports", nil, "TCP ports of mail servers (default 25,465,587)")
 	f.StringVar(&a.cpuProfile, "cpuprofile", "", "write a Go CPU profile of the run to this file (for performance work)")
@@ -88,7 +86,6 @@ printed, the error says which file and where, and the exit code is 1.`,
 	must(a.v.BindPFlag("analyze.format", f.Lookup("format")))
 	must(a.v.BindPFlag("analyze.top", f.Lookup("top")))
 	must(a.v.BindPFlag("analyze.progress", f.Lookup("progress")))
-	must(a.v.BindPFlag("analyze.huge_pages", f.Lookup("huge-pages")))
 	must(a.v.BindPFlag("capture.mail_ports", f.Lookup("mail-ports")))
 	must(a.v.BindPFlag("kafka.brokers", f.Lookup("kafka")))
 	return cmd
@@ -122,12 +119,6 @@ func (a *app) analyze(ctx context.Context, paths []string) error {
 	priv, ccfg, err := cfg.captureSetup()
 	if err != nil {
 		return err
-	}
-	if cfg.Analyze.HugePages {
-		// Before the read buffers and the engine's tables are allocated.
-		if err := thp.Reserve(thp.DefaultReserve); err != nil {
-			a.logger.Debug("no huge pages for the heap", "err", err)
-		}
 	}
 	stdinUsed := 0
 	for _, p := range paths {

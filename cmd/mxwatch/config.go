@@ -101,8 +101,6 @@ type analyzeConfig struct {
 	Format   string `mapstructure:"format"`
 	Top      int    `mapstructure:"top"`
 	Progress string `mapstructure:"progress"`
-	// HugePages: back the heap with transparent huge pages (internal/thp).
-	HugePages bool `mapstructure:"huge_pages"`
 }
 
 // defaultFileConfig is the configuration when nothing is set: the
@@ -162,11 +160,10 @@ func defaultFileConfig() fileConfig {
 		Metrics:    metricsConfig{},
 		Live:       defaultLiveConfig(),
 		Analyze: analyzeConfig{
-			Events:    "",
-			Format:    "text",
-			Top:       detect.DefaultSummaryConfig().Top,
-			Progress:  "auto",
-			HugePages: true,
+			Events:   "",
+			Format:   "text",
+			Top:      detect.DefaultSummaryConfig().Top,
+			Progress: "auto",
 		},
 	}
 }

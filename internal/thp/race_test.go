@@ -1,5 +1,0 @@
-//go:build race
-
-package thp
-
-const raceEnabled = true
