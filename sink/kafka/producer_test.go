@@ -459,7 +459,13 @@ func TestOutageAndRecovery(t *testing.T) {
 	if st.Dropped != 0 || st.SpoolBytes != 0 || st.Published < uint64(len(before)+len(want)) {
 		t.Errorf("stats %+v", st)
 	}
-	checkDelivered(t, c2.ListenAddrs(), want)
+	// Delivery is at least once (docs/PIPELINE.md): when the brokers
+	// come back, a batch whose answer came late is written again. What
+	// must hold is every event, no other, in order per key; a CI run
+	// under load saw 6 copies in 500 messages.
+	if n := checkDeliveredAtLeastOnce(t, c2.ListenAddrs(), want); n > 0 {
+		t.Logf("%d copies written again", n)
+	}
 	if f := spoolFiles(t, cfg.SpoolDir); len(f) != 0 {
 		t.Errorf("spool files left: %v", f)
 	}
