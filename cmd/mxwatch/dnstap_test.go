@@ -146,18 +146,7 @@ dnstap:
 		t.Fatal(err)
 	}
 	ub := exec.Command("ip", "netns", "exec", ns, unbound, "-d", "-c", conf)
-	var ubLog syncBuffer
-	ub.Stdout, ub.Stderr = &ubLog, &ubLog
-	if err := ub.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		_ = ub.Process.Signal(syscall.SIGTERM)
-		_ = ub.Wait()
-		if t.Failed() {
-			t.Logf("unbound:\n%s", ubLog.String())
-		}
-	}()
+	defer startUnbound(t, ub)()
 
 	dig := func(name, typ string) string {
 		t.Helper()
@@ -301,18 +290,7 @@ dnstap:
 		t.Fatal(err)
 	}
 	ub := exec.Command(unbound, "-d", "-c", conf)
-	var ubLog syncBuffer
-	ub.Stdout, ub.Stderr = &ubLog, &ubLog
-	if err := ub.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		_ = ub.Process.Signal(syscall.SIGTERM)
-		_ = ub.Wait()
-		if t.Failed() {
-			t.Logf("unbound:\n%s", ubLog.String())
-		}
-	}()
+	defer startUnbound(t, ub)()
 	var answered bool
 	for range 50 {
 		q := exec.Command(os.Args[0])
@@ -388,4 +366,22 @@ func unboundWithDNSTap(t *testing.T) string {
 		t.Skip("unbound was built without dnstap")
 	}
 	return unbound
+}
+
+// startUnbound starts ub and returns what stops it: SIGTERM, wait, and
+// unbound's output in the log when the test failed.
+func startUnbound(t *testing.T, ub *exec.Cmd) (stop func()) {
+	t.Helper()
+	var out syncBuffer
+	ub.Stdout, ub.Stderr = &out, &out
+	if err := ub.Start(); err != nil {
+		t.Fatal(err)
+	}
+	return func() {
+		_ = ub.Process.Signal(syscall.SIGTERM)
+		_ = ub.Wait()
+		if t.Failed() {
+			t.Logf("unbound:\n%s", out.String())
+		}
+	}
 }
